@@ -1,0 +1,8 @@
+// ln(1 + a) without the cancellation of log(1.0 + a) near 0: u = 1 + a is exact up to rounding,
+// and log(u) · a / (u - 1) corrects for that rounding (Goldberg's trick).
+fn wg_log1p(a: f32) -> f32 {
+  let u = 1.0 + a;
+  if (u == 1.0) { return a; }
+  if (u == bitcast<f32>(0x7f800000u)) { return u; }
+  return log(u) * (a / (u - 1.0));
+}

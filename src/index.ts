@@ -1,0 +1,21 @@
+/**
+ * wavegrad public API. Everything a user imports comes from here; nothing here has logic of its own.
+ *
+ * @example
+ * import { parse, evaluateCpu } from 'wavegrad'
+ * const g = parse('f = (1-x)^2 + 100*(y-x^2)^2')
+ * const r = evaluateCpu(g, { x: [0, 1], y: [0, 1] })
+ * r.values.f, r.jacobian.f.x, r.jacobian.f.y
+ */
+export { OPS, OP_NAMES, type OpName, type OpSpec } from './ops.js'
+export { Graph, Expr, fns, type ExprLike, type GraphOptions, type NodeKind } from './graph.js'
+export { parse } from './parse.js'
+export { levelize, type Levels } from './levelize.js'
+export { evaluateCpu, type CpuOptions, type Precision, type Results } from './reference.js'
+export { Value, type BackwardOptions } from './value.js'
+export type { Bindings } from './bindings.js'
+export { WavegradError, ParseError, GraphError, BindingError } from './errors.js'
+
+import { fns } from './graph.js'
+/** Free-function forms of every op (at least one argument must be an Expr). */
+export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns

@@ -1,0 +1,180 @@
+/**
+ * CPU reference engine. In: a Graph and bindings (B values per input). Out: every output's values
+ * and the Jacobian of every output with respect to every input, per binding, in float64 — or
+ * float32-faithful (Math.fround after every op, partial, product and sum), to mirror a GPU.
+ *
+ * Method: the batch is cut into tiles (memory stays bounded for any B); per tile a forward sweep in
+ * wavefront order, then per output a reverse sweep that GATHERS each node's adjoint from its
+ * consumers (adj(n) = [n = output] + Σ_c adj(c)·∂c/∂n), restricted to the output's gradient cone.
+ * A consumer whose adjoint is exactly 0 contributes 0 even where its partial is infinite or NaN (an
+ * untaken `where` branch does not poison the gradient). This is the yardstick for every GPU result.
+ */
+import { checkBindings, type Bindings } from './bindings.js'
+import type { Graph } from './graph.js'
+import { gradientCone, levelize, type Levels } from './levelize.js'
+import { OPS, type OpSpec } from './ops.js'
+
+/** 'f64': plain float64. 'f32': every op result rounded to float32, as a GPU computes it. */
+export type Precision = 'f64' | 'f32'
+
+export interface CpuOptions {
+  readonly precision?: Precision
+}
+
+/** Values and Jacobians per binding: values[out][b], jacobian[out][input][b]. */
+export interface Results<A> {
+  readonly values: Record<string, A>
+  readonly jacobian: Record<string, Record<string, A>>
+  /** Number of bindings. */
+  readonly size: number
+  /** What computed these numbers, e.g. 'cpu-reference-f64' or 'webgpu (llvmpipe ...)'. */
+  readonly backend: string
+}
+
+/** Tile memory budget: values + adjoints of all live nodes for one tile, in float64 elements. */
+const TILE_ELEMENTS = 1 << 21
+const MAX_TILE = 4096
+
+/**
+ * Evaluates every output and its full Jacobian on the CPU, per binding.
+ *
+ * @example
+ * const g = parse('f = x*y + sin(x)')
+ * const r = evaluateCpu(g, { x: [1, 2], y: [3, 4] })
+ * r.values.f[1]; r.jacobian.f.x[1]   // f(2, 4), ∂f/∂x at (2, 4)
+ */
+export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOptions = {}): Results<Float64Array> {
+  const precision = options.precision ?? 'f64'
+  if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
+  const { size, arrays } = checkBindings(graph, bindings)
+  const levels = levelize(graph)
+  const inputs = graph.inputs
+  const outputs = graph.outputs
+  const values: Record<string, Float64Array> = {}
+  const jacobian: Record<string, Record<string, Float64Array>> = {}
+  for (const o of outputs) {
+    values[o] = new Float64Array(size)
+    jacobian[o] = Object.fromEntries(inputs.map((i) => [i, new Float64Array(size)]))
+  }
+  const outNodes = outputs.map((o) => graph.outputNode(o))
+  const inNodes = inputs.map((i) => graph.inputNode(i))
+  const cones = outNodes.map((o) => gradientCone(levels, o))
+  const sweep = new Sweep(levels, precision === 'f32', Math.max(1, Math.min(MAX_TILE, size, Math.floor(TILE_ELEMENTS / (2 * levels.liveCount)))))
+
+  for (let start = 0; start < size; start += sweep.tile) {
+    const len = Math.min(sweep.tile, size - start)
+    sweep.forward(arrays, start, len)
+    outputs.forEach((o, k) => {
+      const node = outNodes[k]!
+      values[o]!.set(sweep.vals.subarray(sweep.slot[node]! * sweep.tile, sweep.slot[node]! * sweep.tile + len), start)
+      const cone = cones[k]!
+      if (!cone[node]) return
+      sweep.reverse(node, cone, len)
+      inputs.forEach((name, i) => {
+        const id = inNodes[i]!
+        if (cone[id]) jacobian[o]![name]!.set(sweep.adj.subarray(sweep.slot[id]! * sweep.tile, sweep.slot[id]! * sweep.tile + len), start)
+      })
+    })
+  }
+  return { values, jacobian, size, backend: `cpu-reference-${precision}` }
+}
+
+/**
+ * Adjoints d(output)/d(node) of every node for ONE binding: what the eager Value needs (it reports
+ * a gradient on every node it reached, not only on inputs). Index: node id; 0 outside the cone.
+ */
+export function adjointsOfAllNodes(graph: Graph, inputValues: readonly number[], output: number): Float64Array {
+  const levels = levelize(graph)
+  const sweep = new Sweep(levels, false, 1)
+  sweep.forward(inputValues.map((v) => [v]), 0, 1)
+  const cone = gradientCone(levels, output)
+  const result = new Float64Array(graph.nodeCount)
+  if (!cone[output]) return result
+  sweep.reverse(output, cone, 1)
+  for (let id = 0; id < graph.nodeCount; id++) if (cone[id]) result[id] = sweep.adj[sweep.slot[id]!]!
+  return result
+}
+
+/** Forward and reverse sweeps over one tile of at most `tile` bindings. */
+class Sweep {
+  /** Position of each live node in levels.order (its row in vals/adj); -1 for dead nodes. */
+  readonly slot: Int32Array
+  readonly vals: Float64Array
+  readonly adj: Float64Array
+  readonly #specs: (OpSpec | undefined)[]
+  readonly #inputIndex: Int32Array
+
+  constructor(
+    readonly levels: Levels,
+    readonly round: boolean,
+    readonly tile: number,
+  ) {
+    const { graph, order } = levels
+    this.slot = new Int32Array(graph.nodeCount).fill(-1)
+    order.forEach((id, i) => (this.slot[id] = i))
+    this.vals = new Float64Array(order.length * tile)
+    this.adj = new Float64Array(order.length * tile)
+    this.#specs = Array.from({ length: graph.nodeCount }, (_, id) => {
+      const kind = graph.kind(id)
+      return kind === 'input' || kind === 'const' ? undefined : OPS[kind]
+    })
+    this.#inputIndex = new Int32Array(graph.nodeCount).fill(-1)
+    graph.inputs.forEach((name, i) => (this.#inputIndex[graph.inputNode(name)] = i))
+  }
+
+  forward(arrays: readonly ArrayLike<number>[], start: number, len: number): void {
+    const { graph, order } = this.levels
+    const { vals, tile, slot, round } = this
+    const fr = Math.fround
+    for (const id of order) {
+      const o = slot[id]! * tile
+      const spec = this.#specs[id]
+      if (!spec) {
+        const input = this.#inputIndex[id]!
+        if (input >= 0) {
+          const src = arrays[input]!
+          for (let j = 0; j < len; j++) vals[o + j] = round ? fr(src[start + j]!) : src[start + j]!
+        } else {
+          vals.fill(round ? fr(graph.constValue(id)) : graph.constValue(id), o, o + len)
+        }
+        continue
+      }
+      const args = graph.args(id)
+      const a = slot[args[0]!]! * tile
+      const b = args.length > 1 ? slot[args[1]!]! * tile : a
+      const c = args.length > 2 ? slot[args[2]!]! * tile : a
+      const f = spec.eval
+      if (round) for (let j = 0; j < len; j++) vals[o + j] = fr(f(vals[a + j]!, vals[b + j]!, vals[c + j]!))
+      else for (let j = 0; j < len; j++) vals[o + j] = f(vals[a + j]!, vals[b + j]!, vals[c + j]!)
+    }
+  }
+
+  /** Adjoints of every node in `cone` for the output node `output` (forward must have run). */
+  reverse(output: number, cone: Uint8Array, len: number): void {
+    const { graph, order, consumerStart, consumers, consumerSlot } = this.levels
+    const { vals, adj, tile, slot, round } = this
+    const fr = Math.fround
+    for (let i = order.length - 1; i >= 0; i--) {
+      const id = order[i]!
+      if (!cone[id]) continue
+      const o = slot[id]! * tile
+      adj.fill(id === output ? 1 : 0, o, o + len)
+      for (let e = consumerStart[id]!; e < consumerStart[id + 1]!; e++) {
+        const user = consumers[e]!
+        if (!cone[user]) continue
+        const partial = this.#specs[user]!.partials[consumerSlot[e]!]!
+        const args = graph.args(user)
+        const u = slot[user]! * tile
+        const a = slot[args[0]!]! * tile
+        const b = args.length > 1 ? slot[args[1]!]! * tile : a
+        const c = args.length > 2 ? slot[args[2]!]! * tile : a
+        for (let j = 0; j < len; j++) {
+          const g = adj[u + j]!
+          if (g === 0) continue
+          const p = partial(vals[a + j]!, vals[b + j]!, vals[c + j]!, vals[u + j]!)
+          adj[o + j] = round ? fr(adj[o + j]! + fr(g * fr(p))) : adj[o + j]! + g * p
+        }
+      }
+    }
+  }
+}
