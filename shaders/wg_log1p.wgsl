@@ -3,6 +3,6 @@
 fn wg_log1p(a: f32) -> f32 {
   let u = 1.0 + a;
   if (u == 1.0) { return a; }
-  if (u == bitcast<f32>(0x7f800000u)) { return u; }
+  if (u - u != 0.0) { return u; }  // u is ±inf or NaN
   return log(u) * (a / (u - 1.0));
 }

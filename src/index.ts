@@ -19,3 +19,8 @@ export { WavegradError, ParseError, GraphError, BindingError } from './errors.js
 import { fns } from './graph.js'
 /** Free-function forms of every op (at least one argument must be an Expr). */
 export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
+
+export { createGpuEngine, GpuEngine, Kernel, type GpuEngineOptions, type GpuResults, type RunOptions, type Timings } from './gpu/engine.js'
+export { ShaderError, DeviceError, type ShaderMessage } from './gpu/errors.js'
+export { planKernels, type Plan, type KernelPlan, type Row } from './plan.js'
+export { emitWgsl } from './codegen/wgsl.js'

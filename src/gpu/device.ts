@@ -1,0 +1,74 @@
+/**
+ * Device acquisition. In: options (a caller's GPUDevice, or adapter preferences). Out: a GPUDevice
+ * with the largest buffer limits its adapter offers, a description of the adapter, and a keep-alive
+ * reference to whatever owns the adapter.
+ *
+ * Where: a caller's device first; else navigator.gpu (browsers, Deno); else, in Node, the optional
+ * `webgpu` package (Dawn), loaded by a dynamic import that bundlers leave alone, so a browser user
+ * never downloads it. The object `create()` returns is kept for the device's lifetime: if it is
+ * garbage-collected, Dawn tears its instance down under running work and the process crashes.
+ */
+import { DeviceError } from './errors.js'
+
+export interface DeviceOptions {
+  /** Use this device (the caller keeps ownership; destroy() will not destroy it). */
+  readonly device?: GPUDevice
+  readonly powerPreference?: GPUPowerPreference
+  /** Dawn toggles etc. passed to the `webgpu` package's create() in Node. */
+  readonly dawnFlags?: readonly string[]
+}
+
+export interface AcquiredDevice {
+  readonly device: GPUDevice
+  /** e.g. "webgpu: mesa software llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)". */
+  readonly description: string
+  readonly owned: boolean
+  /** Held only so the garbage collector cannot reclaim it (see the Dawn note above). */
+  readonly keepAlive: unknown
+}
+
+/** The command that installs the software driver on Debian (see scripts/install-driver.sh). */
+export const INSTALL_HINT = 'sudo bash node_modules/wavegrad/scripts/install-driver.sh  (or, in the wavegrad repo: sudo bash scripts/install-driver.sh)'
+
+const NODE_PACKAGE = 'webgpu'
+
+export async function acquireDevice(options: DeviceOptions = {}): Promise<AcquiredDevice> {
+  if (options.device) {
+    return { device: options.device, description: `webgpu: ${describeAdapterInfo(options.device.adapterInfo) || "caller's device"}`, owned: false, keepAlive: undefined }
+  }
+  let gpu: GPU | undefined = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
+  let keepAlive: unknown = gpu
+  if (!gpu && isNode()) {
+    let mod: { create: (flags: string[]) => GPU }
+    try {
+      mod = (await import(/* @vite-ignore */ NODE_PACKAGE)) as typeof mod
+    } catch (e) {
+      throw new DeviceError(`WebGPU in Node needs the optional 'webgpu' package (Dawn): npm install webgpu (${(e as Error).message})`)
+    }
+    gpu = mod.create([...(options.dawnFlags ?? [])])
+    keepAlive = gpu
+  }
+  if (!gpu) throw new DeviceError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the webgpu package')
+  const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {})
+  if (!adapter) {
+    throw new DeviceError(
+      `no WebGPU adapter found. Without a GPU, install the software Vulkan driver (Mesa lavapipe 25 from bookworm-backports): ${INSTALL_HINT}`,
+    )
+  }
+  const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const
+  const requiredLimits: Record<string, number> = {}
+  for (const k of wanted) requiredLimits[k] = adapter.limits[k]
+  const device = await adapter.requestDevice({ requiredLimits })
+  return { device, description: `webgpu: ${describeAdapterInfo(adapter.info)}`, owned: true, keepAlive: [gpu, adapter, keepAlive] }
+}
+
+function describeAdapterInfo(info: GPUAdapterInfo | undefined): string {
+  if (!info) return ''
+  const parts = [info.vendor, info.architecture, info.description].filter((s) => typeof s === 'string' && s.length > 0)
+  return parts.join(' ')
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process
+  return typeof p?.versions?.node === 'string'
+}
