@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * wavegrad public API. Everything a user imports comes from here; nothing here has logic of its own.
  *
@@ -14,6 +15,7 @@ export { levelize, type Levels } from './levelize.js'
 export { evaluateCpu, type CpuOptions, type Precision, type Results } from './reference.js'
 export { Value, type BackwardOptions } from './value.js'
 export type { Bindings } from './bindings.js'
+export { compareResults, type Comparison } from './verify.js'
 export { WavegradError, ParseError, GraphError, BindingError } from './errors.js'
 
 import { fns } from './graph.js'

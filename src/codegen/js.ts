@@ -1,19 +1,22 @@
 /**
- * emitJs: Levels + Plan -> a compiled JavaScript function over the batch. In: a levelized graph and
- * its plan. Out: straight-line float64 code, one loop over bindings, computing every live node and
- * then, per output, the reverse sweep gathering adjoints, writing the same rows as the GPU kernel.
+ * emitJs: Levels + Plan -> compiled JavaScript over the batch. In: a levelized graph and its plan.
+ * Out: straight-line float64 code that, per binding, computes every live node and then, per output,
+ * the reverse sweep gathering adjoints, writing the same rows as the GPU kernel.
  *
- * It calls the op table's own eval/partials closures (each call site sees one function, so V8
- * inlines it), so it cannot drift from the CPU reference; it differs from it only in speed
- * (no per-node arrays, no interpretation). Used as the benchmark baseline and the CPU fallback.
+ * Shape: values live in a Float64Array V (slot per node) and adjoints in D; the statements are cut
+ * into functions of at most CHUNK statements, because V8 leaves one huge function unoptimized (a
+ * 700-node graph as one function ran ~100x slower). Statements call the op table's own
+ * eval/partials closures (each call site sees one function, so V8 inlines it), so this cannot drift
+ * from the CPU reference; it only differs in speed. Used as the benchmark baseline.
  */
-import type { Levels } from '../levelize.js'
-import { gradientCone } from '../levelize.js'
+import { gradientCone, type Levels } from '../levelize.js'
 import { OPS, type OpSpec } from '../ops.js'
 import type { Plan } from '../plan.js'
 
-/** inputs[k][start + j] for binding j of the chunk; rows[r][start + j] receives row r. */
+/** inputs[k][i] and rows[r][i] for bindings i in [start, start + len). */
 export type CompiledJs = (inputs: readonly ArrayLike<number>[], rows: readonly Float64Array[], start: number, len: number) => void
+
+const CHUNK = 200
 
 /**
  * Compiles a graph to a JS function that fills plan.rows for a range of bindings.
@@ -36,48 +39,63 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     }
     return `F${i}`
   }
-  const name = (id: number) => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : `v${id}`)
+  const slot = new Int32Array(graph.nodeCount)
+  order.forEach((id, i) => (slot[id] = i))
+  const val = (id: number) => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : `V[${slot[id]}]`)
   const specOf = (id: number): OpSpec => OPS[graph.kind(id) as keyof typeof OPS]
-  const lines: string[] = []
-  graph.inputs.forEach((input, k) => lines.push(`const v${graph.inputNode(input)} = +I${k}[i];`))
+  const rowOf = new Map(plan.rows.map((r, i) => [`${r.kind}:${r.output}:${r.input ?? ''}`, i]))
+
+  // One statement list per phase: forward, then the reverse sweep of each output (with its stores).
+  const forward: string[] = []
   for (const id of order) {
     const kind = graph.kind(id)
-    if (kind === 'input' || kind === 'const') continue
-    lines.push(`const v${id} = ${ref(specOf(id).eval)}(${graph.args(id).map(name).join(', ')});`)
+    if (kind !== 'input' && kind !== 'const') forward.push(`V[${slot[id]}] = ${ref(specOf(id).eval)}(${graph.args(id).map(val).join(', ')});`)
   }
-  const rowOf = new Map(plan.rows.map((r, i) => [`${r.kind}:${r.output}:${r.input ?? ''}`, i]))
-  graph.outputs.forEach((output, k) => {
+  const phases = [forward]
+  graph.outputs.forEach((output) => {
     const out = graph.outputNode(output)
-    lines.push(`R${rowOf.get(`value:${output}:`)}[i] = ${name(out)};`)
+    const lines = [`R[${rowOf.get(`value:${output}:`)}][i] = ${val(out)};`]
     const cone = gradientCone(levels, out)
-    const adj: (string | undefined)[] = []
+    const has = new Uint8Array(graph.nodeCount)
     for (let p = order.length - 1; p >= 0; p--) {
       const id = order[p]!
       if (!cone[id]) continue
       const terms: string[] = id === out ? ['1'] : []
       for (let e = levels.consumerStart[id]!; e < levels.consumerStart[id + 1]!; e++) {
         const user = levels.consumers[e]!
-        const g = adj[user]
-        if (!cone[user] || g === undefined) continue
-        const args = graph.args(user).map(name)
+        if (!cone[user] || !has[user]) continue
+        const args = graph.args(user).map(val)
         while (args.length < 3) args.push('NaN')
-        const partial = ref(specOf(user).partials[levels.consumerSlot[e]!]!)
-        terms.push(`(${g} === 0 ? 0 : ${g} * ${partial}(${args.join(', ')}, v${user}))`)
+        const g = `D[${slot[user]}]`
+        terms.push(`(${g} === 0 ? 0 : ${g} * ${ref(specOf(user).partials[levels.consumerSlot[e]!]!)}(${args.join(', ')}, V[${slot[user]}]))`)
       }
       if (!terms.length) continue
-      adj[id] = `d${k}_${id}`
-      lines.push(`const d${k}_${id} = ${terms.join(' + ')};`)
+      has[id] = 1
+      lines.push(`D[${slot[id]}] = ${terms.join(' + ')};`)
     }
-    for (const input of graph.inputs) lines.push(`R${rowOf.get(`jacobian:${output}:${input}`)}[i] = ${adj[graph.inputNode(input)] ?? '0'};`)
+    for (const input of graph.inputs) {
+      const id = graph.inputNode(input)
+      lines.push(`R[${rowOf.get(`jacobian:${output}:${input}`)}][i] = ${has[id] ? `D[${slot[id]}]` : '0'};`)
+    }
+    phases.push(lines)
   })
-  const header = [
+
+  const chunks: string[] = []
+  for (const lines of phases) {
+    for (let k = 0; k < lines.length; k += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(k, k + CHUNK).join('\n')}\n}`)
+  }
+  const source = [
     ...fns.map((_, i) => `const F${i} = fns[${i}];`),
-    'return function run(inputs, rows, start, len) {',
-    ...graph.inputs.map((_, k) => `  const I${k} = inputs[${k}];`),
-    ...plan.rows.map((_, r) => `  const R${r} = rows[${r}];`),
+    `const chunks = [${chunks.join(',\n')}];`,
+    `const V = new Float64Array(${Math.max(order.length, 1)});`,
+    `const D = new Float64Array(${Math.max(order.length, 1)});`,
+    'return function run(inputs, R, start, len) {',
     '  for (let i = start, end = start + len; i < end; i++) {',
-  ]
-  const source = [...header, ...lines.map((l) => `    ${l}`), '  }', '}'].join('\n')
+    ...graph.inputs.map((input, k) => `    V[${slot[graph.inputNode(input)]}] = +inputs[${k}][i];`),
+    '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, R, i);',
+    '  }',
+    '}',
+  ].join('\n')
   return new Function('fns', source)(fns) as CompiledJs
 }
 

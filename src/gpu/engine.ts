@@ -43,6 +43,11 @@ export interface GpuEngineOptions extends DeviceOptions {
 export interface RunOptions {
   /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
   readonly profile?: boolean
+  /**
+   * Benchmarks only: do every upload, copy and readback of the run but skip the compute dispatch,
+   * to measure the transfer floor of the same bytes. The numbers returned are meaningless.
+   */
+  readonly transferOnly?: boolean
 }
 
 /** Milliseconds spent per stage of one run (with `profile: true`). */
@@ -309,7 +314,9 @@ export class GpuEngine {
   }
 
   /** One run of a compiled kernel over all tiles of a batch. */
-  async runTiles(kernel: Kernel, arrays: readonly ArrayLike<number>[], size: number, profile: boolean): Promise<{ rows: Float32Array[]; timings?: Timings }> {
+  async runTiles(kernel: Kernel, arrays: readonly ArrayLike<number>[], size: number, options: RunOptions): Promise<{ rows: Float32Array[]; timings?: Timings }> {
+    const profile = options.profile ?? false
+    const compute = !options.transferOnly
     const pipeline = await kernel.pipeline
     const { plan } = kernel
     const device = this.device
@@ -337,6 +344,7 @@ export class GpuEngine {
         for (let i = 0; i < nIn; i++) this.#upload(slot.inputs, i * tile * 4, arrays[i]!, start, len)
       }
       const dispatch = (enc: GPUCommandEncoder) => {
+        if (!compute) return
         const pass = enc.beginComputePass()
         pass.setPipeline(pipeline)
         pass.setBindGroup(0, slot.bindGroup)
@@ -431,7 +439,7 @@ export class Kernel {
     }
     const { size, arrays } = checkBindings(this.graph, bindings)
     return this.engine.exclusive(async () => {
-      const { rows, timings } = await this.engine.runTiles(this, arrays, size, options.profile ?? false)
+      const { rows, timings } = await this.engine.runTiles(this, arrays, size, options)
       const values: Record<string, Float32Array> = {}
       const jacobian: Record<string, Record<string, Float32Array>> = {}
       plan.rows.forEach((row, r) => {

@@ -1,0 +1,57 @@
+/**
+ * compareResults: how far results (GPU, or any engine) are from a reference. In: two Results of
+ * the same graph and batch. Out: the largest scaled error and where it occurs.
+ *
+ * Error of one number: |a - r| / (|r| + scale), scale = 1e-2 · (largest finite |r| in that row) +
+ * 1e-6, i.e. relative where the number is typical for its row, absolute near a zero crossing (a
+ * float32 sum of terms has errors proportional to the terms, not to the possibly tiny sum). NaN
+ * must meet NaN and ±Inf the same infinity, or the error is Infinity.
+ */
+import type { Results } from './reference.js'
+
+export interface Comparison {
+  /** Largest scaled error over every value and Jacobian entry. */
+  readonly maxError: number
+  /** Where that was, e.g. "jacobian.f.x[12]: got 1.5, reference 1.4999". */
+  readonly where: string
+  /** Entries compared. */
+  readonly count: number
+}
+
+/**
+ * Compares results with a reference, row by row.
+ *
+ * @example
+ * const c = compareResults(await engine.evaluate(g, b), evaluateCpu(g, b))
+ * c.maxError < 1e-4
+ */
+export function compareResults(actual: Results<ArrayLike<number>>, reference: Results<ArrayLike<number>>): Comparison {
+  let maxError = 0
+  let where = 'nowhere'
+  let count = 0
+  const row = (a: ArrayLike<number> | undefined, r: ArrayLike<number>, what: string) => {
+    if (!a || a.length !== r.length) {
+      maxError = Infinity
+      where = `${what}: ${a ? `length ${a.length}, reference ${r.length}` : 'missing'}`
+      return
+    }
+    let peak = 0
+    for (let i = 0; i < r.length; i++) if (Number.isFinite(r[i])) peak = Math.max(peak, Math.abs(r[i]!))
+    const scale = 1e-2 * peak + 1e-6
+    for (let i = 0; i < r.length; i++) {
+      const x = a[i]!
+      const y = r[i]!
+      const e = Number.isFinite(x) && Number.isFinite(y) ? Math.abs(x - y) / (Math.abs(y) + scale) : Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y)) ? 0 : Infinity
+      if (e > maxError) {
+        maxError = e
+        where = `${what}[${i}]: got ${x}, reference ${y}`
+      }
+    }
+    count += r.length
+  }
+  for (const o of Object.keys(reference.values)) {
+    row(actual.values[o], reference.values[o]!, `values.${o}`)
+    for (const i of Object.keys(reference.jacobian[o]!)) row(actual.jacobian[o]?.[i], reference.jacobian[o]![i]!, `jacobian.${o}.${i}`)
+  }
+  return { maxError, where, count }
+}

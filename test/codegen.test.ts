@@ -1,0 +1,164 @@
+import { describe, expect, test } from 'vitest'
+import { evaluateCpu, Graph, levelize, parse, planKernels, emitWgsl, type Graph as G } from '../src/index.js'
+import { emitJs } from '../src/codegen/js.js'
+import { SHADERS } from '../src/codegen/shaders.gen.js'
+import { execFileSync } from 'node:child_process'
+
+const wgslOf = (g: G) => {
+  const lv = levelize(g)
+  return emitWgsl(lv, planKernels(lv))
+}
+/** The kernel body only (helpers and bindings are pinned separately). */
+const mainOf = (g: G) => {
+  const w = wgslOf(g)
+  return w.slice(w.indexOf('fn main'))
+}
+
+describe('WGSL codegen (pinned)', () => {
+  test('seed example: names from the source, gather in registers', () => {
+    expect(mainOf(parse('b = a*4; c = b+3; d = a+2; e = c*d'))).toMatchInlineSnapshot(`
+      "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+        let b = gid.x + gid.y * params.row;
+        if (b >= params.n) { return; }
+        let s = params.stride;
+        let v_a = inputs[0u * s + b];
+        // forward, in wavefront order
+        let v_b = (v_a * 4.0);
+        let v_d = (v_a + 2.0);
+        let v_c = (v_b + 3.0);
+        let v_e = (v_c * v_d);
+        // e: value, then reverse sweep
+        results[0u * s + b] = v_e;
+        let d0_e = 1.0;
+        let d0_c = select(d0_e * v_d, 0.0, d0_e == 0.0);
+        let d0_d = select(d0_e * v_c, 0.0, d0_e == 0.0);
+        let d0_b = d0_c;
+        let d0_a = d0_b * 4.0 + d0_d;
+        results[1u * s + b] = d0_a;
+      }
+      "
+    `)
+  })
+
+  test('shared node: y = x*x; z = y + y', () => {
+    expect(mainOf(parse('y = x*x; z = y + y'))).toMatchInlineSnapshot(`
+      "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+        let b = gid.x + gid.y * params.row;
+        if (b >= params.n) { return; }
+        let s = params.stride;
+        let v_x = inputs[0u * s + b];
+        // forward, in wavefront order
+        let v_y = (v_x * v_x);
+        let v_z = (v_y + v_y);
+        // z: value, then reverse sweep
+        results[0u * s + b] = v_z;
+        let d0_z = 1.0;
+        let d0_y = d0_z + d0_z;
+        let d0_x = select(d0_y * v_x, 0.0, d0_y == 0.0) + select(d0_y * v_x, 0.0, d0_y == 0.0);
+        results[1u * s + b] = d0_x;
+      }
+      "
+    `)
+  })
+
+  test('two outputs, a constant output and an unused input', () => {
+    const g = new Graph()
+    const x = g.input('x')
+    g.input('u')
+    g.output('s', x.sin())
+    g.output('k', -2)
+    expect(mainOf(g)).toMatchInlineSnapshot(`
+      "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+        let b = gid.x + gid.y * params.row;
+        if (b >= params.n) { return; }
+        let s = params.stride;
+        let v_x = inputs[0u * s + b];
+        let v_u = inputs[1u * s + b];
+        // forward, in wavefront order
+        let t2 = sin(v_x);
+        // s: value, then reverse sweep
+        results[0u * s + b] = t2;
+        let d0_t2 = 1.0;
+        let d0_x = select(d0_t2 * cos(v_x), 0.0, d0_t2 == 0.0);
+        results[1u * s + b] = d0_x;
+        results[2u * s + b] = 0.0;
+        // k: value, then reverse sweep
+        results[3u * s + b] = (-2.0);
+        results[4u * s + b] = 0.0;
+        results[5u * s + b] = 0.0;
+      }
+      "
+    `)
+  })
+
+  test('layout header and helpers appear once, only when used', () => {
+    const w = wgslOf(parse('f = erf(x) + erf(2*x) + max(x, 0)'))
+    expect(w.match(/fn wg_erf/g)).toHaveLength(1)
+    expect(w.match(/fn wg_max/g)).toHaveLength(1)
+    expect(w).not.toContain('fn wg_pow')
+    expect(w).toContain('@group(0) @binding(0) var<storage, read> inputs: array<f32>;')
+    expect(w).toContain('@group(0) @binding(1) var<storage, read_write> results: array<f32>;')
+  })
+
+  test('a node with many consumers sums its adjoint in statements, not one deep expression', () => {
+    const g = new Graph()
+    const x = g.input('x')
+    let acc = x.sin()
+    for (let i = 1; i <= 40; i++) acc = acc.add(x.mul(i))
+    g.output('f', acc)
+    const w = wgslOf(g)
+    expect(w).toMatch(/var d0_x = /)
+    expect((w.match(/d0_x \+= /g) ?? []).length).toBeGreaterThan(30)
+  })
+
+  test('negative constants are parenthesised (no `--` token)', () => {
+    const w = wgslOf(parse('f = atan2(-0.5, x) - -2*x'))
+    expect(w).not.toMatch(/--/)
+  })
+
+  test('shaders.gen.ts is in sync with shaders/*.wgsl', () => {
+    execFileSync(process.execPath, ['scripts/gen-shaders.mjs', '--check'])
+    expect(Object.keys(SHADERS).sort()).toEqual(['wg_erf', 'wg_expm1', 'wg_log1p', 'wg_max', 'wg_min', 'wg_pow', 'wg_sigmoid', 'wg_tanh'])
+  })
+})
+
+describe('compiled JS (benchmark baseline) equals the reference', () => {
+  test.each([
+    ['f = (1-x)^2 + 100*(y-x^2)^2'],
+    ['y2 = x*x; z = y2 + y2 + sin(y)'],
+    ['f = where(x > 0, sqrt(x), 0) + max(x, y) * atan2(y, 2)'],
+    ['a = tanh(x*0.3 - y); b = sigmoid(a*x + 1); f = a*b; g = log1p(b^2)'],
+  ])('%s', (src) => {
+    const g = parse(src)
+    const lv = levelize(g)
+    const plan = planKernels(lv)
+    const B = 257
+    const x = Float64Array.from({ length: B }, (_, i) => Math.sin(i) * 2)
+    const y = Float64Array.from({ length: B }, (_, i) => Math.cos(i * 0.7) * 2)
+    const bindings: Record<string, Float64Array> = { x, y }
+    const inputs = g.inputs.map((n) => bindings[n]!)
+    const rows = plan.rows.map(() => new Float64Array(B))
+    emitJs(lv, plan)(inputs, rows, 0, B)
+    const ref = evaluateCpu(g, Object.fromEntries(g.inputs.map((n) => [n, bindings[n]!])))
+    plan.rows.forEach((row, r) => {
+      const want = row.kind === 'value' ? ref.values[row.output]! : ref.jacobian[row.output]![row.input!]!
+      // Same formulas, same summation order: equal to the last bit.
+      expect(Array.from(rows[r]!)).toEqual(Array.from(want))
+    })
+  })
+
+  test('a 3000-node graph compiles into chunks and still equals the reference', () => {
+    const g = new Graph()
+    const x = g.input('x')
+    let e = x
+    for (let i = 0; i < 3000; i++) e = e.mul(0.999).add(e.sin().mul(0.001))
+    g.output('f', e)
+    const lv = levelize(g)
+    const plan = planKernels(lv)
+    const rows = plan.rows.map(() => new Float64Array(3))
+    emitJs(lv, plan)([[0.1, 0.5, -1]], rows, 0, 3)
+    const ref = evaluateCpu(g, { x: [0.1, 0.5, -1] })
+    expect(Array.from(rows[0]!)).toEqual(Array.from(ref.values.f!))
+    expect(Array.from(rows[1]!)).toEqual(Array.from(ref.jacobian.f!.x!))
+  })
+})
