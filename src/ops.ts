@@ -44,14 +44,33 @@ export interface OpSpec {
 export type HelperName = 'wg_pow' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126
+const SQRT_PI = 1.7724538509055159
 
-/** erf in float64, accurate to a few ulp: a positive series (no cancellation) below 6, ±1 beyond. */
+/**
+ * erf in float64, accurate to a few ulp: a positive series (no cancellation) below 1.5; beyond,
+ * 1 - erfc with erfc from its continued fraction, so that erf rounds correctly as it nears ±1 (and
+ * stays monotone there) instead of carrying the series' few-ulp error into 1 - 1e-16.
+ */
 export function erf64(x: number): number {
   if (Number.isNaN(x)) return x
   const ax = Math.abs(x)
   if (ax >= 6) return Math.sign(x)
-  // erf x = 2/√π · e^{-x²} · Σ_{n≥0} 2ⁿ x^{2n+1} / (1·3·…·(2n+1))
   const x2 = ax * ax
+  if (ax >= 1.5) {
+    // erfc x = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), by modified Lentz
+    let f = ax
+    let c = ax
+    let d = 0
+    for (let n = 1; n < 500; n++) {
+      d = 1 / (ax + (n / 2) * d)
+      c = ax + n / 2 / c
+      const delta = c * d
+      f *= delta
+      if (Math.abs(delta - 1) < 1e-16) break
+    }
+    return Math.sign(x) * (1 - Math.exp(-x2) / (SQRT_PI * f))
+  }
+  // erf x = 2/√π · e^{-x²} · Σ_{n≥0} 2ⁿ x^{2n+1} / (1·3·…·(2n+1))
   let term = ax
   let sum = ax
   for (let n = 1; n < 400; n++) {
@@ -92,8 +111,11 @@ const ONE: PartialFn = () => 1
 const W0: WgslFn = () => '0.0'
 const W1: WgslFn = () => '1.0'
 
-/** A comparison op: 1 where it holds, else 0; its derivative is 0 everywhere. */
-function comparison(symbol: string, test: (a: number, b: number) => boolean, doc: string): OpSpec {
+/**
+ * A comparison op: 1 where it holds, else 0; its derivative is 0 everywhere. The literal arity 2 in
+ * the return type is what makes `x.lt(y)` and `lt(x, y)` type-check.
+ */
+function comparison(symbol: string, test: (a: number, b: number) => boolean, doc: string): OpSpec & { readonly arity: 2 } {
   return {
     arity: 2,
     doc,
@@ -278,7 +300,7 @@ export const OPS = {
   },
   max: {
     arity: 2, doc: 'larger of a and b (NaN if either is)',
-    eval: (a, b) => (a >= b ? a : b < a ? b : a + b),
+    eval: (a, b) => (a >= b ? a : b > a ? b : a + b),
     // ∂max/∂a = 1 where a ≥ b (ties go to a), ∂max/∂b = the rest
     partials: [(a, b) => (a >= b ? 1 : 0), (a, b) => (a >= b ? 0 : 1)],
     wgsl: ([a, b]) => `wg_max(${a}, ${b})`,

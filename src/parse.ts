@@ -29,6 +29,9 @@ interface Token {
 
 const COMPARE: Readonly<Record<string, OpName>> = { '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge', '==': 'eq', '!=': 'ne' }
 const PUNCT = ['**', '<=', '>=', '==', '!=', '+', '-', '*', '/', '^', '(', ')', ',', '=', '<', '>']
+/** Sticky (anchored at lastIndex) so that a token of any length is read whole, without slicing. */
+const NUMBER = /(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y
+const NAME = /[A-Za-z_][A-Za-z0-9_]*/y
 /** Deeper nesting is a ParseError rather than a stack overflow (each level costs ~7 JS frames). */
 const MAX_NESTING = 500
 const FUNCTIONS = OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'pow').join(', ')
@@ -240,7 +243,8 @@ class Parser {
       } else if (ch === ' ' || ch === '\t' || ch === '\r') {
         i++
       } else if (/[0-9.]/.test(ch)) {
-        const m = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/.exec(src.slice(i, i + 400))
+        NUMBER.lastIndex = i
+        const m = NUMBER.exec(src)
         if (!m) this.#failAt(i, `malformed number starting with '${ch}'`)
         const text = m![0]
         const after = src[i + text.length]
@@ -250,7 +254,8 @@ class Parser {
         tokens.push({ type: 'num', text, value, at: i })
         i += text.length
       } else if (/[A-Za-z_]/.test(ch)) {
-        const text = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i, i + 1000))![0]
+        NAME.lastIndex = i
+        const text = NAME.exec(src)![0]
         tokens.push({ type: 'name', text, value: NaN, at: i })
         i += text.length
       } else {

@@ -63,12 +63,19 @@ export class Value {
     const graph = new Graph({ simplify: false })
     const node = new Map<Value, Expr>()
     const leafData: number[] = []
+    // A graph constant must be finite; a non-finite number the eager computation accepted (x * Infinity)
+    // becomes an input node instead, so backward() follows the same IEEE arithmetic as `.data` did.
+    const number = (a: number): Expr | number => {
+      if (Number.isFinite(a)) return a
+      leafData.push(a)
+      return graph.input(`v${leafData.length - 1}`)
+    }
     for (const v of reached) {
       if (v.#op === undefined) {
         node.set(v, graph.input(`v${leafData.length}`))
         leafData.push(v.data)
       } else {
-        node.set(v, graph.apply(v.#op, v.#args.map((a) => (typeof a === 'number' ? a : node.get(a)!))))
+        node.set(v, graph.apply(v.#op, v.#args.map((a) => (typeof a === 'number' ? number(a) : node.get(a)!))))
       }
     }
     const root = node.get(this)!
