@@ -257,6 +257,11 @@ export class Graph {
   }
 }
 
+/** Throws GraphError for a graph with nothing to evaluate (engines call this first). */
+export function requireOutputs(graph: Graph): void {
+  if (graph.outputs.length === 0) throw new GraphError('the graph has no outputs: declare one with g.output(name, expr)')
+}
+
 /** A short description of a value for error messages. */
 export function describe(x: unknown): string {
   if (x === null) return 'null'

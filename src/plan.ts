@@ -13,6 +13,7 @@
  * Invariants: one thread per binding; every row is written for every binding (zeros where an output
  * does not depend on an input), so reused buffers never leak stale numbers.
  */
+import { requireOutputs } from './graph.js'
 import type { Levels } from './levelize.js'
 
 /** One row of the results buffer. */
@@ -55,6 +56,7 @@ export const WORKGROUP_SIZE = 64
  */
 export function planKernels(levels: Levels): Plan {
   const { graph } = levels
+  requireOutputs(graph)
   const inputs = graph.inputs
   const outputs = graph.outputs
   const rows: Row[] = []

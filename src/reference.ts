@@ -10,7 +10,7 @@
  * untaken `where` branch does not poison the gradient). This is the yardstick for every GPU result.
  */
 import { checkBindings, type Bindings } from './bindings.js'
-import type { Graph } from './graph.js'
+import { requireOutputs, type Graph } from './graph.js'
 import { gradientCone, levelize, type Levels } from './levelize.js'
 import { OPS, type OpSpec } from './ops.js'
 
@@ -46,6 +46,7 @@ const MAX_TILE = 4096
 export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOptions = {}): Results<Float64Array> {
   const precision = options.precision ?? 'f64'
   if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
+  requireOutputs(graph)
   const { size, arrays } = checkBindings(graph, bindings)
   const levels = levelize(graph)
   const inputs = graph.inputs

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { BindingError, Graph, evaluateCpu, parse, type Results } from '../../src/index.js'
+import { BindingError, Graph, GraphError, evaluateCpu, parse, type Results } from '../../src/index.js'
 import { SMOOTH_COUNT, at, buildSmoothDag, centralDiff4, expectClose, rng, uniform } from './helpers.js'
 
 /** Checks the exact result shape: values[out] Float64Array(B), jacobian[out][input] Float64Array(B). */
@@ -466,4 +466,11 @@ describe('f32-faithful mode', () => {
     expect(at(r.values.f, 0)).toBe(Math.fround(Math.fround(0.2) + Math.fround(0.1)))
     expect(at(r.values.f, 0)).not.toBe(0.2 + 0.1)
   })
+})
+
+test('a graph without outputs is a GraphError, not an empty result', () => {
+  const g = new Graph()
+  g.input('x')
+  expect(() => evaluateCpu(g, { x: [1] })).toThrow(GraphError)
+  expect(() => evaluateCpu(g, { x: [1] })).toThrow(/no outputs/)
 })

@@ -209,6 +209,13 @@ describe('errors are never silent', () => {
     }
   })
 
+  test('a graph without outputs is a GraphError', async () => {
+    const g = new Graph()
+    g.input('x')
+    expect(() => engine.compile(g)).toThrow(/no outputs/)
+    await expect(engine.evaluate(g, { x: [1] })).rejects.toThrow(/no outputs/)
+  })
+
   test('a destroyed engine rejects with DeviceError', async () => {
     const e = await createGpuEngine()
     e.destroy()
