@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { OPS, OP_NAMES, type OpName, type OpSpec } from '../../src/index.js'
-import { centralDiff, expectClose, rng, uniform } from './helpers.js'
+import { centralDiff, expectClose, oraclePython, rng, uniform } from './helpers.js'
 
 const spec = (name: OpName): OpSpec => OPS[name]
 const SHADERS = fileURLToPath(new URL('../../shaders/', import.meta.url))
@@ -139,7 +139,7 @@ describe('values and partials against sympy', () => {
     // Every op but `where` and the comparisons (checked by hand below) has a sympy form.
     const byHand = ['where', 'lt', 'le', 'gt', 'ge', 'eq', 'ne']
     expect(Object.keys(request).sort()).toEqual(OP_NAMES.filter((n) => !byHand.includes(n)).sort())
-    const py = spawnSync('python3', ['-c', ORACLE], { input: JSON.stringify(request), encoding: 'utf8', timeout: 60_000 })
+    const py = spawnSync(oraclePython(), ['-c', ORACLE], { input: JSON.stringify(request), encoding: 'utf8', timeout: 60_000 })
     expect(py.error, 'python3 must be runnable').toBeUndefined()
     expect(py.status, py.stderr).toBe(0)
     const answer = JSON.parse(py.stdout) as Record<string, number[][]>
@@ -160,7 +160,7 @@ describe('values and partials against sympy', () => {
 describe('erf against mpmath on a dense grid', () => {
   test('within 1e-15 relative (a few ulp) on [-7, 7], exactly ±1 where erf rounds to ±1', () => {
     const xs = Array.from({ length: 1401 }, (_, i) => -7 + i / 100)
-    const py = spawnSync('python3', ['-c', 'import json,sys,mpmath\nmpmath.mp.dps=40\nprint(json.dumps([float(mpmath.erf(mpmath.mpf(x))) for x in json.load(sys.stdin)]))'], {
+    const py = spawnSync(oraclePython(), ['-c', 'import json,sys,mpmath\nmpmath.mp.dps=40\nprint(json.dumps([float(mpmath.erf(mpmath.mpf(x))) for x in json.load(sys.stdin)]))'], {
       input: JSON.stringify(xs),
       encoding: 'utf8',
       timeout: 60_000,
