@@ -127,3 +127,32 @@ export function gradientCone(levels: Levels, output: number): Uint8Array {
   }
   return cone
 }
+
+/** One node's adjoint in a reverse sweep: seeded with 1 (the output itself) plus gathered terms. */
+export interface AdjointStep {
+  readonly node: number
+  readonly seed: boolean
+  /** Consumers in the cone, each with the argument slot `node` fills there (with multiplicity). */
+  readonly users: readonly { readonly user: number; readonly slot: number }[]
+}
+
+/**
+ * The reverse sweep of one output as data: the nodes of its gradient cone in reverse wavefront
+ * order, each with the consumers its adjoint gathers from (adj(n) = [n = output] + Σ adj(user) ·
+ * ∂user/∂n). Every engine and emitter walks this same schedule.
+ */
+export function adjointSchedule(levels: Levels, output: number): AdjointStep[] {
+  const { order, consumerStart, consumers, consumerSlot } = levels
+  const cone = gradientCone(levels, output)
+  const steps: AdjointStep[] = []
+  for (let i = order.length - 1; i >= 0; i--) {
+    const node = order[i]!
+    if (!cone[node]) continue
+    const users: { user: number; slot: number }[] = []
+    for (let e = consumerStart[node]!; e < consumerStart[node + 1]!; e++) {
+      if (cone[consumers[e]!]) users.push({ user: consumers[e]!, slot: consumerSlot[e]! })
+    }
+    steps.push({ node, seed: node === output, users })
+  }
+  return steps
+}

@@ -108,3 +108,8 @@ export function dispatchGrid(n: number, workgroupSize: number, maxPerDimension: 
   const y = Math.ceil(groups / x)
   return { x, y, threadsPerRow: x * workgroupSize }
 }
+
+/** Index in plan.rows of output o's value row (no input), or of its ∂o/∂input row. */
+export function rowIndex(plan: Plan, outputIndex: number, inputIndex?: number): number {
+  return outputIndex * (1 + plan.inputs.length) + (inputIndex === undefined ? 0 : 1 + inputIndex)
+}

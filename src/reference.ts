@@ -11,7 +11,7 @@
  */
 import { checkBindings, type Bindings } from './bindings.js'
 import { requireOutputs, type Graph } from './graph.js'
-import { gradientCone, levelize, type Levels } from './levelize.js'
+import { adjointSchedule, levelize, type AdjointStep, type Levels } from './levelize.js'
 import { OPS, type OpSpec } from './ops.js'
 
 /** 'f64': plain float64. 'f32': every op result rounded to float32, as a GPU computes it. */
@@ -59,7 +59,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   }
   const outNodes = outputs.map((o) => graph.outputNode(o))
   const inNodes = inputs.map((i) => graph.inputNode(i))
-  const cones = outNodes.map((o) => gradientCone(levels, o))
+  const schedules = outNodes.map((o) => adjointSchedule(levels, o))
   const sweep = new Sweep(levels, precision === 'f32', Math.max(1, Math.min(MAX_TILE, size, Math.floor(TILE_ELEMENTS / (2 * levels.liveCount)))))
 
   for (let start = 0; start < size; start += sweep.tile) {
@@ -68,12 +68,13 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
     outputs.forEach((o, k) => {
       const node = outNodes[k]!
       values[o]!.set(sweep.vals.subarray(sweep.slot[node]! * sweep.tile, sweep.slot[node]! * sweep.tile + len), start)
-      const cone = cones[k]!
-      if (!cone[node]) return
-      sweep.reverse(node, cone, len)
+      const schedule = schedules[k]!
+      if (schedule.length === 0) return
+      sweep.reverse(schedule, len)
+      const reached = new Set(schedule.map((step) => step.node))
       inputs.forEach((name, i) => {
         const id = inNodes[i]!
-        if (cone[id]) jacobian[o]![name]!.set(sweep.adj.subarray(sweep.slot[id]! * sweep.tile, sweep.slot[id]! * sweep.tile + len), start)
+        if (reached.has(id)) jacobian[o]![name]!.set(sweep.adj.subarray(sweep.slot[id]! * sweep.tile, sweep.slot[id]! * sweep.tile + len), start)
       })
     })
   }
@@ -88,11 +89,10 @@ export function adjointsOfAllNodes(graph: Graph, inputValues: readonly number[],
   const levels = levelize(graph)
   const sweep = new Sweep(levels, false, 1)
   sweep.forward(inputValues.map((v) => [v]), 0, 1)
-  const cone = gradientCone(levels, output)
+  const schedule = adjointSchedule(levels, output)
   const result = new Float64Array(graph.nodeCount)
-  if (!cone[output]) return result
-  sweep.reverse(output, cone, 1)
-  for (let id = 0; id < graph.nodeCount; id++) if (cone[id]) result[id] = sweep.adj[sweep.slot[id]!]!
+  sweep.reverse(schedule, 1)
+  for (const { node } of schedule) result[node] = sweep.adj[sweep.slot[node]!]!
   return result
 }
 
@@ -150,20 +150,16 @@ class Sweep {
     }
   }
 
-  /** Adjoints of every node in `cone` for the output node `output` (forward must have run). */
-  reverse(output: number, cone: Uint8Array, len: number): void {
-    const { graph, order, consumerStart, consumers, consumerSlot } = this.levels
+  /** Adjoints of every node of an output's schedule (forward must have run). */
+  reverse(schedule: readonly AdjointStep[], len: number): void {
+    const { graph } = this.levels
     const { vals, adj, tile, slot, round } = this
     const fr = Math.fround
-    for (let i = order.length - 1; i >= 0; i--) {
-      const id = order[i]!
-      if (!cone[id]) continue
-      const o = slot[id]! * tile
-      adj.fill(id === output ? 1 : 0, o, o + len)
-      for (let e = consumerStart[id]!; e < consumerStart[id + 1]!; e++) {
-        const user = consumers[e]!
-        if (!cone[user]) continue
-        const partial = this.#specs[user]!.partials[consumerSlot[e]!]!
+    for (const { node, seed, users } of schedule) {
+      const o = slot[node]! * tile
+      adj.fill(seed ? 1 : 0, o, o + len)
+      for (const { user, slot: argSlot } of users) {
+        const partial = this.#specs[user]!.partials[argSlot]!
         const args = graph.args(user)
         const u = slot[user]! * tile
         const a = slot[args[0]!]! * tile

@@ -9,9 +9,9 @@
  * eval/partials closures (each call site sees one function, so V8 inlines it), so this cannot drift
  * from the CPU reference; it only differs in speed. Used as the benchmark baseline.
  */
-import { gradientCone, type Levels } from '../levelize.js'
+import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, type OpSpec } from '../ops.js'
-import type { Plan } from '../plan.js'
+import { rowIndex, type Plan } from '../plan.js'
 
 /** inputs[k][i] and rows[r][i] for bindings i in [start, start + len). */
 export type CompiledJs = (inputs: readonly ArrayLike<number>[], rows: readonly Float64Array[], start: number, len: number) => void
@@ -43,7 +43,6 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   order.forEach((id, i) => (slot[id] = i))
   const val = (id: number) => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : `V[${slot[id]}]`)
   const specOf = (id: number): OpSpec => OPS[graph.kind(id) as keyof typeof OPS]
-  const rowOf = new Map(plan.rows.map((r, i) => [`${r.kind}:${r.output}:${r.input ?? ''}`, i]))
 
   // One statement list per phase: forward, then the reverse sweep of each output (with its stores).
   const forward: string[] = []
@@ -52,37 +51,33 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     if (kind !== 'input' && kind !== 'const') forward.push(`V[${slot[id]}] = ${ref(specOf(id).eval)}(${graph.args(id).map(val).join(', ')});`)
   }
   const phases = [forward]
-  graph.outputs.forEach((output) => {
+  graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
-    const lines = [`R[${rowOf.get(`value:${output}:`)}][i] = ${val(out)};`]
-    const cone = gradientCone(levels, out)
+    const lines = [`R[${rowIndex(plan, k)}][i] = ${val(out)};`]
     const has = new Uint8Array(graph.nodeCount)
-    for (let p = order.length - 1; p >= 0; p--) {
-      const id = order[p]!
-      if (!cone[id]) continue
-      const terms: string[] = id === out ? ['1'] : []
-      for (let e = levels.consumerStart[id]!; e < levels.consumerStart[id + 1]!; e++) {
-        const user = levels.consumers[e]!
-        if (!cone[user] || !has[user]) continue
+    for (const { node, seed, users } of adjointSchedule(levels, out)) {
+      const terms: string[] = seed ? ['1'] : []
+      for (const { user, slot: s } of users) {
+        if (!has[user]) continue
         const args = graph.args(user).map(val)
         while (args.length < 3) args.push('NaN')
         const g = `D[${slot[user]}]`
-        terms.push(`(${g} === 0 ? 0 : ${g} * ${ref(specOf(user).partials[levels.consumerSlot[e]!]!)}(${args.join(', ')}, V[${slot[user]}]))`)
+        terms.push(`(${g} === 0 ? 0 : ${g} * ${ref(specOf(user).partials[s]!)}(${args.join(', ')}, V[${slot[user]}]))`)
       }
       if (!terms.length) continue
-      has[id] = 1
-      lines.push(`D[${slot[id]}] = ${terms.join(' + ')};`)
+      has[node] = 1
+      lines.push(`D[${slot[node]}] = ${terms.join(' + ')};`)
     }
-    for (const input of graph.inputs) {
+    graph.inputs.forEach((input, i) => {
       const id = graph.inputNode(input)
-      lines.push(`R[${rowOf.get(`jacobian:${output}:${input}`)}][i] = ${has[id] ? `D[${slot[id]}]` : '0'};`)
-    }
+      lines.push(`R[${rowIndex(plan, k, i)}][i] = ${has[id] ? `D[${slot[id]}]` : '0'};`)
+    })
     phases.push(lines)
   })
 
   const chunks: string[] = []
   for (const lines of phases) {
-    for (let k = 0; k < lines.length; k += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(k, k + CHUNK).join('\n')}\n}`)
+    for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
   }
   const source = [
     ...fns.map((_, i) => `const F${i} = fns[${i}];`),

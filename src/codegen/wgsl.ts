@@ -10,9 +10,9 @@
  * rejects nesting deeper than 512). A term whose adjoint is 0 contributes 0 even if its partial is
  * infinite, as in the CPU reference.
  */
-import { gradientCone, type Levels } from '../levelize.js'
+import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, wgslFloat, type OpSpec } from '../ops.js'
-import type { Plan } from '../plan.js'
+import { rowIndex, type Plan } from '../plan.js'
 import { SHADERS } from './shaders.gen.js'
 
 /** An f32 literal as wgslFloat writes it, possibly negative and parenthesised. */
@@ -52,29 +52,24 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
     line(`let ${names[id]} = ${spec.wgsl(argsOf(id), graph.args(id).map(constOf), names[id]!)};`)
   }
 
-  const rowOf = new Map(plan.rows.map((r, i) => [`${r.kind}:${r.output}:${r.input ?? ''}`, i]))
   graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
     line(`// ${output}: value, then reverse sweep`)
-    line(`results[${rowOf.get(`value:${output}:`)}u * s + b] = ${names[out]};`)
-    const cone = gradientCone(levels, out)
+    line(`results[${rowIndex(plan, k)}u * s + b] = ${names[out]};`)
     const adj = new Array<string | undefined>(n)
-    for (let i = order.length - 1; i >= 0; i--) {
-      const id = order[i]!
-      if (!cone[id]) continue
-      const terms: string[] = id === out ? ['1.0'] : []
-      for (let e = levels.consumerStart[id]!; e < levels.consumerStart[id + 1]!; e++) {
-        const user = levels.consumers[e]!
+    for (const { node, seed, users } of adjointSchedule(levels, out)) {
+      const terms: string[] = seed ? ['1.0'] : []
+      for (const { user, slot } of users) {
         const g = adj[user]
-        if (!cone[user] || g === undefined) continue
-        const p = specOf(user).wgslPartials[levels.consumerSlot[e]!]!(argsOf(user), graph.args(user).map(constOf), names[user]!)
+        if (g === undefined) continue
+        const p = specOf(user).wgslPartials[slot]!(argsOf(user), graph.args(user).map(constOf), names[user]!)
         if (p === '0.0') continue
         // A finite literal partial cannot turn a zero adjoint into NaN, so it needs no guard.
         terms.push(p === '1.0' ? g : p === '-1.0' ? `(-${g})` : LITERAL.test(p) ? `${g} * ${p}` : `select(${g} * ${p}, 0.0, ${g} == 0.0)`)
       }
       if (terms.length === 0) continue
-      const name = `d${k}_${names[id]!.replace(/^v_/, '')}`
-      adj[id] = name
+      const name = `d${k}_${names[node]!.replace(/^v_/, '')}`
+      adj[node] = name
       if (terms.length <= TERMS_PER_EXPRESSION) {
         line(`let ${name} = ${terms.join(' + ')};`)
       } else {
@@ -82,9 +77,9 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
         for (const t of terms.slice(1)) line(`${name} += ${t};`)
       }
     }
-    for (const input of graph.inputs) {
-      line(`results[${rowOf.get(`jacobian:${output}:${input}`)}u * s + b] = ${adj[graph.inputNode(input)] ?? '0.0'};`)
-    }
+    graph.inputs.forEach((input, i) => {
+      line(`results[${rowIndex(plan, k, i)}u * s + b] = ${adj[graph.inputNode(input)] ?? '0.0'};`)
+    })
   })
 
   return [
