@@ -1,25 +1,51 @@
 /**
- * Bindings: the user's input arrays, checked against a graph. In: `{ inputName: ArrayLike<number> }`.
- * Out: one array per graph input, in input order, and the batch size B.
+ * Bindings: the user's inputs, checked against a graph. In: `{ inputName: source }`, where a source
+ * is an array of numbers (one per binding), a number (the same for every binding), or, for the GPU
+ * engine, f32 values already in a GPUBuffer. Out: one source per graph input, in input order, and
+ * the batch size B.
  *
- * Invariants: every input has exactly one array (a graph with no inputs has B = 1); no unknown names; all lengths equal; plain arrays
- * hold numbers only (typed arrays are numbers by construction). Nothing is copied here.
+ * Invariants: every input has exactly one source; no unknown names; all arrays and buffers have one
+ * length B (only numbers, or no inputs at all: B = 1); plain arrays hold numbers only; a buffer
+ * range lies inside its buffer. Nothing is copied here.
  */
 import { BindingError } from './errors.js'
 import { describe, type Graph } from './graph.js'
 
-/** Input arrays by input name. Any ArrayLike<number> (typed arrays, number[]), all of one length. */
-export type Bindings = Readonly<Record<string, ArrayLike<number>>>
+/**
+ * f32 values already on the GPU: `length` consecutive floats from byte `offset` (default 0, a
+ * multiple of 4). The buffer needs GPUBufferUsage.COPY_SRC; the GPU engine copies from it, it never
+ * writes it.
+ */
+export interface GpuBinding {
+  readonly buffer: GPUBuffer
+  readonly offset?: number
+  readonly length: number
+}
+
+/** What one input may be bound to: one number per binding, one number for all, or a GPU buffer. */
+export type BindingSource = ArrayLike<number> | number | GpuBinding
+
+/** Input sources by input name. */
+export type Bindings = Readonly<Record<string, BindingSource>>
 
 export interface CheckedBindings {
   /** Batch size: the common length. */
   readonly size: number
-  /** One array per graph input, in `graph.inputs` order. */
-  readonly arrays: readonly ArrayLike<number>[]
+  /** One source per graph input, in `graph.inputs` order. */
+  readonly sources: readonly BindingSource[]
 }
 
-/** Validates bindings for a graph; throws BindingError naming what is wrong. */
-export function checkBindings(graph: Graph, bindings: unknown): CheckedBindings {
+/** True for a GpuBinding (duck-typed: Node's Dawn has no GPUBuffer global). */
+export function isGpuBinding(x: unknown): x is GpuBinding {
+  const b = (x as { buffer?: unknown } | null)?.buffer as { mapAsync?: unknown; size?: unknown } | undefined
+  return typeof x === 'object' && x !== null && !ArrayBuffer.isView(x) && typeof b?.mapAsync === 'function' && typeof b.size === 'number'
+}
+
+/**
+ * Validates bindings for a graph; throws BindingError naming what is wrong. `gpu`: whether GPU
+ * buffer sources are acceptable (only the GPU engine reads them).
+ */
+export function checkBindings(graph: Graph, bindings: unknown, gpu = false): CheckedBindings {
   if (bindings === null || typeof bindings !== 'object' || Array.isArray(bindings)) {
     throw new BindingError(`bindings must be an object mapping input names to arrays, got ${describe(bindings)}`)
   }
@@ -35,27 +61,46 @@ export function checkBindings(graph: Graph, bindings: unknown): CheckedBindings 
 
   let size = -1
   let first = ''
-  const arrays = inputs.map((name) => {
+  const sources = inputs.map((name): BindingSource => {
     const a = record[name]
-    if (!isArrayLike(a)) throw new BindingError(`binding '${name}' must be an array or typed array of numbers, got ${describe(a)}`)
-    if (Array.isArray(a)) {
-      for (let i = 0; i < a.length; i++) {
-        if (typeof a[i] !== 'number') throw new BindingError(`binding '${name}'[${i}] is ${describe(a[i])}, not a number`)
+    if (typeof a === 'number') return a
+    let length: number
+    if (isGpuBinding(a)) {
+      if (!gpu) throw new BindingError(`binding '${name}' is a GPUBuffer: only the GPU engine reads those (evaluateCpu needs an array)`)
+      checkGpuBinding(name, a)
+      length = a.length
+    } else if (isArrayLike(a)) {
+      if (Array.isArray(a)) {
+        for (let i = 0; i < a.length; i++) {
+          if (typeof a[i] !== 'number') throw new BindingError(`binding '${name}'[${i}] is ${describe(a[i])}, not a number`)
+        }
       }
+      length = a.length
+    } else {
+      throw new BindingError(`binding '${name}' must be an array or typed array of numbers, a number, or { buffer, length }, got ${describe(a)}`)
     }
     if (size < 0) {
-      size = a.length
+      size = length
       first = name
-    } else if (a.length !== size) {
-      throw new BindingError(`bindings have unequal lengths: '${first}' has ${size}, '${name}' has ${a.length}`)
+    } else if (length !== size) {
+      throw new BindingError(`bindings have unequal lengths: '${first}' has ${size}, '${name}' has ${length}`)
     }
     return a
   })
-  // A graph without inputs has exactly one binding: the empty one.
-  return { size: inputs.length === 0 ? 1 : size, arrays }
+  // Only numbers (or no inputs at all): exactly one binding.
+  return { size: size < 0 ? 1 : size, sources }
+}
+
+function checkGpuBinding(name: string, a: GpuBinding): void {
+  const offset = a.offset ?? 0
+  if (!Number.isInteger(a.length) || a.length < 0) throw new BindingError(`binding '${name}': length must be a non-negative integer, got ${a.length}`)
+  if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) throw new BindingError(`binding '${name}': offset must be a non-negative multiple of 4 bytes, got ${offset}`)
+  if (offset + 4 * a.length > a.buffer.size) {
+    throw new BindingError(`binding '${name}': ${a.length} floats from byte ${offset} run past the end of its ${a.buffer.size}-byte buffer`)
+  }
 }
 
 function isArrayLike(a: unknown): a is ArrayLike<number> {
-  if (ArrayBuffer.isView(a)) return !(a instanceof DataView) && typeof (a as unknown as { length: unknown }).length === 'number' && !(a instanceof BigInt64Array || a instanceof BigUint64Array)
+  if (ArrayBuffer.isView(a)) return !(a instanceof DataView) && !(a instanceof BigInt64Array || a instanceof BigUint64Array)
   return Array.isArray(a)
 }

@@ -14,7 +14,7 @@ export { parse } from './parse.js'
 export { levelize, type Levels } from './levelize.js'
 export { evaluateCpu, type CpuOptions, type Precision, type Results } from './reference.js'
 export { Value, type BackwardOptions } from './value.js'
-export type { Bindings } from './bindings.js'
+export type { Bindings, BindingSource, GpuBinding } from './bindings.js'
 export { compareResults, type Comparison } from './verify.js'
 export { WavegradError, ParseError, GraphError, BindingError } from './errors.js'
 
@@ -22,7 +22,8 @@ import { fns } from './graph.js'
 /** Free-function forms of every op (at least one argument must be an Expr). */
 export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
 
-export { createGpuEngine, GpuEngine, Kernel, type GpuEngineOptions, type GpuResults, type RunOptions, type Timings } from './gpu/engine.js'
+export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
+export { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type ShaderMessage } from './gpu/errors.js'
 export { planKernels, type Plan, type KernelPlan, type Row } from './plan.js'
 export { emitWgsl } from './codegen/wgsl.js'

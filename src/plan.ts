@@ -4,7 +4,8 @@
  * layout, and the batch tiling.
  *
  * Layout (structure of arrays, so neighbouring threads touch neighbouring words):
- *   inputs  : array<f32>, input k of binding b at  inputs[k * stride + b]
+ *   inputs  : array<f32>, input k of binding b at  inputs[k * stride + b * steps[k]]
+ *   steps   : array<u32>, 1 for an array input, 0 for a number broadcast to every binding
  *   results : array<f32>, row r of binding b at    results[r * stride + b], rows in this order:
  *             for each output o: its value, then ∂o/∂input for each input in graph.inputs order
  *   params  : uniform { n: bindings in this tile, stride: tile capacity, row: threads per grid row }

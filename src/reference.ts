@@ -47,7 +47,9 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   const precision = options.precision ?? 'f64'
   if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
   requireOutputs(graph)
-  const { size, arrays } = checkBindings(graph, bindings)
+  const { size, sources } = checkBindings(graph, bindings)
+  // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
+  const arrays = sources as readonly (ArrayLike<number> | number)[]
   const levels = levelize(graph)
   const inputs = graph.inputs
   const outputs = graph.outputs
@@ -123,7 +125,8 @@ class Sweep {
     graph.inputs.forEach((name, i) => (this.#inputIndex[graph.inputNode(name)] = i))
   }
 
-  forward(arrays: readonly ArrayLike<number>[], start: number, len: number): void {
+  /** Values of every live node; sources[k] is input k's array, or one number for all bindings. */
+  forward(sources: readonly (ArrayLike<number> | number)[], start: number, len: number): void {
     const { graph, order } = this.levels
     const { vals, tile, slot, round } = this
     const fr = Math.fround
@@ -132,11 +135,11 @@ class Sweep {
       const spec = this.#specs[id]
       if (!spec) {
         const input = this.#inputIndex[id]!
-        if (input >= 0) {
-          const src = arrays[input]!
-          for (let j = 0; j < len; j++) vals[o + j] = round ? fr(src[start + j]!) : src[start + j]!
+        const src = input >= 0 ? sources[input]! : graph.constValue(id)
+        if (typeof src === 'number') {
+          vals.fill(round ? fr(src) : src, o, o + len)
         } else {
-          vals.fill(round ? fr(graph.constValue(id)) : graph.constValue(id), o, o + len)
+          for (let j = 0; j < len; j++) vals[o + j] = round ? fr(src[start + j]!) : src[start + j]!
         }
         continue
       }

@@ -21,7 +21,7 @@ describe('WGSL codegen (pinned)', () => {
         let b = gid.x + gid.y * params.row;
         if (b >= params.n) { return; }
         let s = params.stride;
-        let v_a = inputs[0u * s + b];
+        let v_a = inputs[0u * s + b * steps[0]];
         // forward, in wavefront order
         let v_b = (v_a * 4.0);
         let v_d = (v_a + 2.0);
@@ -46,7 +46,7 @@ describe('WGSL codegen (pinned)', () => {
         let b = gid.x + gid.y * params.row;
         if (b >= params.n) { return; }
         let s = params.stride;
-        let v_x = inputs[0u * s + b];
+        let v_x = inputs[0u * s + b * steps[0]];
         // forward, in wavefront order
         let v_y = (v_x * v_x);
         let v_z = (v_y + v_y);
@@ -72,8 +72,8 @@ describe('WGSL codegen (pinned)', () => {
         let b = gid.x + gid.y * params.row;
         if (b >= params.n) { return; }
         let s = params.stride;
-        let v_x = inputs[0u * s + b];
-        let v_u = inputs[1u * s + b];
+        let v_x = inputs[0u * s + b * steps[0]];
+        let v_u = inputs[1u * s + b * steps[1]];
         // forward, in wavefront order
         let t2 = sin(v_x);
         // s: value, then reverse sweep

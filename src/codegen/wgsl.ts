@@ -42,7 +42,7 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
   line('let b = gid.x + gid.y * params.row;')
   line('if (b >= params.n) { return; }')
   line('let s = params.stride;')
-  graph.inputs.forEach((name, k) => line(`let ${names[graph.inputNode(name)]} = inputs[${k}u * s + b];`))
+  graph.inputs.forEach((name, k) => line(`let ${names[graph.inputNode(name)]} = inputs[${k}u * s + b * steps[${k}]];`))
   line('// forward, in wavefront order')
   for (const id of order) {
     const kind = graph.kind(id)
@@ -89,6 +89,7 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
     '@group(0) @binding(0) var<storage, read> inputs: array<f32>;',
     '@group(0) @binding(1) var<storage, read_write> results: array<f32>;',
     '@group(0) @binding(2) var<uniform> params: Params;',
+    '@group(0) @binding(3) var<storage, read> steps: array<u32>;',
     '',
     `@compute @workgroup_size(${plan.workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',

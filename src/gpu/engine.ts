@@ -1,10 +1,11 @@
 /**
  * GPU engine: run. In: a Graph and bindings. Out: the same Results as evaluateCpu, in Float32Array,
- * computed by WGSL compute shaders, with the adapter named in `backend`.
+ * computed by WGSL compute shaders, with the adapter named in `backend` — or the same rows left in a
+ * GPUBuffer (runToBuffer) for a render pass, with no readback.
  *
  * Lifecycle: compile() levelizes, plans and emits WGSL at once and starts the pipeline build
  * (async, cached by WGSL text, finished by a warm-up dispatch because software adapters compile at
- * first dispatch). run() uploads tile by tile into two alternating buffer slots so that tile i's
+ * first dispatch). A run uploads tile by tile into two alternating buffer slots so that tile i's
  * readback overlaps tile i+1's upload and compute; buffers grow only and are reused across runs.
  * Runs on one engine are serialized (they share the slots).
  *
@@ -12,23 +13,15 @@
  * out-of-memory error scopes; uncaptured errors and device loss fail the call with DeviceError; a
  * WGSL error raises ShaderError with line:column and the source.
  */
-import { checkBindings, type Bindings } from '../bindings.js'
+import { isGpuBinding, type BindingSource, type Bindings, type CheckedBindings } from '../bindings.js'
 import { emitWgsl } from '../codegen/wgsl.js'
-import { GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
-import { dispatchGrid, planKernels, tileSize, type Plan } from '../plan.js'
-import type { Results } from '../reference.js'
+import { dispatchGrid, planKernels, tileSize } from '../plan.js'
+import { kernelBindGroupLayout, SlotPool, type Slot } from './buffers.js'
 import { acquireDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
-
-// WebGPU enum values (globals like GPUBufferUsage are absent in Node).
-const MAP_READ = 0x1
-const COPY_SRC = 0x4
-const COPY_DST = 0x8
-const UNIFORM = 0x40
-const STORAGE = 0x80
-const COMPUTE_STAGE = 0x4
+import { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './kernel.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
 const DEFAULT_TILE = 1 << 20
@@ -40,28 +33,8 @@ export interface GpuEngineOptions extends DeviceOptions {
   readonly debug?: boolean
 }
 
-export interface RunOptions {
-  /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
-  readonly profile?: boolean
-  /**
-   * Benchmarks only: do every upload, copy and readback of the run but skip the compute dispatch,
-   * to measure the transfer floor of the same bytes. The numbers returned are meaningless.
-   */
-  readonly transferOnly?: boolean
-}
-
-/** Milliseconds spent per stage of one run (with `profile: true`). */
-export interface Timings {
-  upload: number
-  dispatch: number
-  readback: number
-  total: number
-  tiles: number
-}
-
-export interface GpuResults extends Results<Float32Array> {
-  readonly timings?: Timings
-}
+/** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
+export type Sink = { readonly kind: 'readback'; readonly rows: Float32Array[] } | { readonly kind: 'buffer'; readonly buffer: GPUBuffer }
 
 /**
  * Creates a GPU engine on the best available WebGPU device.
@@ -76,14 +49,6 @@ export async function createGpuEngine(options: GpuEngineOptions = {}): Promise<G
   return new GpuEngine(await acquireDevice(options), options)
 }
 
-interface Slot {
-  inputs: GPUBuffer
-  results: GPUBuffer
-  staging: GPUBuffer
-  params: GPUBuffer
-  bindGroup: GPUBindGroup
-}
-
 export class GpuEngine {
   readonly device: GPUDevice
   /** The adapter, in words; every result's `backend` says it. */
@@ -92,13 +57,11 @@ export class GpuEngine {
   readonly #keepAlive: unknown
   readonly #maxTile: number
   readonly #debug: boolean
-  readonly #layout: GPUBindGroupLayout
   readonly #pipelineLayout: GPUPipelineLayout
+  readonly #slots: SlotPool
   readonly #pipelines = new Map<string, Promise<GPUComputePipeline>>()
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
   readonly #uncaptured: string[] = []
-  #slots: (Slot | undefined)[] = [undefined, undefined]
-  #warmup: GPUBindGroup | undefined
   #scratch = new Float32Array(0)
   #queue: Promise<unknown> = Promise.resolve()
   #lost: DeviceError | undefined
@@ -111,35 +74,21 @@ export class GpuEngine {
     this.#keepAlive = acquired.keepAlive
     this.#maxTile = Math.max(1, Math.floor(options.maxTileSize ?? DEFAULT_TILE))
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-    this.#debug = options.debug ?? (env?.WAVEGRAD_DEBUG === '1')
+    this.#debug = options.debug ?? env?.WAVEGRAD_DEBUG === '1'
     this.device.addEventListener('uncapturederror', (e) => {
       this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
     })
     void this.device.lost.then((info) => {
       if (!this.#destroyed) this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}`)
     })
-    this.#layout = this.device.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'read-only-storage' } },
-        { binding: 1, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } },
-        { binding: 2, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
-      ],
-    })
-    this.#pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout] })
+    const layout = kernelBindGroupLayout(this.device)
+    this.#pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout] })
+    this.#slots = new SlotPool(this.device, layout)
   }
 
   /** What the engine holds on the GPU now: buffers (count, bytes) and cached pipelines. */
   stats(): { buffers: number; bufferBytes: number; pipelines: number } {
-    let buffers = 0
-    let bufferBytes = 0
-    for (const s of this.#slots) {
-      if (!s) continue
-      for (const b of [s.inputs, s.results, s.staging, s.params]) {
-        buffers++
-        bufferBytes += b.size
-      }
-    }
-    return { buffers, bufferBytes, pipelines: this.#pipelines.size }
+    return { ...this.#slots.stats(), pipelines: this.#pipelines.size }
   }
 
   /** The device limits tiling reads. */
@@ -166,25 +115,123 @@ export class GpuEngine {
     return new Kernel(this, graph, plan, wgsl, pipeline)
   }
 
-  /** compile (cached per graph and version) + run. */
+  /** compile (cached per graph and version) + run: values and Jacobians read back. */
   async evaluate(graph: Graph, bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
-    const hit = this.#kernels.get(graph)
-    let kernel = hit && hit.version === graph.version ? hit.kernel : undefined
-    if (!kernel) {
-      kernel = this.compile(graph)
-      this.#kernels.set(graph, { version: graph.version, kernel })
-    }
-    return kernel.run(bindings, options)
+    return this.#kernelFor(graph).run(bindings, options)
+  }
+
+  /** compile (cached) + runToBuffer: the rows stay on the GPU (see Kernel.runToBuffer). */
+  async evaluateToBuffer(graph: Graph, bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
+    return this.#kernelFor(graph).runToBuffer(bindings, options)
   }
 
   /** Frees the engine's buffers (and its device, unless the caller supplied it). */
   destroy(): void {
     if (this.#destroyed) return
     this.#destroyed = true
-    for (const s of this.#slots) if (s) for (const b of [s.inputs, s.results, s.staging, s.params]) b.destroy()
-    this.#slots = [undefined, undefined]
+    this.#slots.destroy()
     if (this.#owned) this.device.destroy()
     void this.#keepAlive
+  }
+
+  /** Serializes runs (they share the buffer slots); fails fast on a destroyed or lost engine. */
+  exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => {
+      this.#check()
+      return f()
+    })
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * One run of a compiled kernel over all tiles of a batch, rows into `sink`. Call inside
+   * exclusive(). Returns stage timings when options.profile is set.
+   */
+  async execute(kernel: Kernel, bindings: CheckedBindings, sink: Sink, options: RunOptions): Promise<Timings | undefined> {
+    const { size, sources } = bindings
+    const profile = options.profile ?? false
+    const compute = !options.transferOnly
+    const pipeline = await kernel.pipeline
+    const { plan } = kernel
+    const device = this.device
+    const limits = device.limits
+    if (size === 0) return undefined
+    const t0 = performance.now()
+    const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
+    const tile = tileSize(plan, limits, size, this.#maxTile)
+    const nIn = plan.inputs.length
+    const rowCount = plan.rows.length
+    const outBytes = rowCount * tile * 4
+    if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
+    const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
+    const pending: (Promise<void> | undefined)[] = [undefined, undefined]
+
+    for (let start = 0, t = 0; start < size; start += tile, t++) {
+      const len = Math.min(tile, size - start)
+      const k = t % 2
+      if (pending[k]) await pending[k]
+      const [slot, allocated] = this.#guard(() => this.#slots.get(k, Math.max(nIn, 1) * tile * 4, outBytes, nIn), 'buffer allocation failed')
+      await allocated
+      const grid = dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
+      const upload = (enc: GPUCommandEncoder) => {
+        device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
+        if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)
+        sources.forEach((src, i) => this.#upload(enc, slot.inputs, i * tile * 4, src, start, len))
+      }
+      const dispatch = (enc: GPUCommandEncoder) => {
+        if (!compute) return
+        const pass = enc.beginComputePass()
+        pass.setPipeline(pipeline)
+        pass.setBindGroup(0, slot.bindGroup)
+        pass.dispatchWorkgroups(grid.x, grid.y)
+        pass.end()
+      }
+      const deliver = (enc: GPUCommandEncoder) => {
+        if (sink.kind === 'readback') enc.copyBufferToBuffer(slot.results, 0, this.#slots.staging(slot, outBytes), 0, outBytes)
+        else for (let r = 0; r < rowCount; r++) enc.copyBufferToBuffer(slot.results, r * tile * 4, sink.buffer, (r * size + start) * 4, len * 4)
+      }
+      const submit = (...stages: ((enc: GPUCommandEncoder) => void)[]) => {
+        const enc = device.createCommandEncoder()
+        for (const stage of stages) stage(enc)
+        device.queue.submit([enc.finish()])
+      }
+      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink.rows, tile, start, len, outBytes) : Promise.resolve())
+      if (profile) {
+        let mark = performance.now()
+        const stage = async (f: () => void, what: string) => {
+          const [, ok] = this.#guard(f, what)
+          await ok
+          await device.queue.onSubmittedWorkDone()
+          const spent = performance.now() - mark
+          mark = performance.now()
+          return spent
+        }
+        timings.upload += await stage(() => submit(upload), 'upload failed')
+        timings.dispatch += await stage(() => submit(dispatch), 'dispatch failed')
+        const [, delivered] = this.#guard(() => submit(deliver), 'copying results failed')
+        await delivered
+        await readback()
+        timings.readback += performance.now() - mark
+      } else {
+        const [, checks] = this.#guard(() => submit(upload, dispatch, deliver), 'GPU submission failed')
+        pending[k] = checks.then(readback)
+        pending[k]!.catch(() => undefined)
+      }
+      timings.tiles++
+    }
+    await Promise.all(pending)
+    this.#throwIfBroken()
+    timings.total = performance.now() - t0
+    return profile ? timings : undefined
+  }
+
+  #kernelFor(graph: Graph): Kernel {
+    const hit = this.#kernels.get(graph)
+    if (hit && hit.version === graph.version) return hit.kernel
+    const kernel = this.compile(graph)
+    this.#kernels.set(graph, { version: graph.version, kernel })
+    return kernel
   }
 
   #check(): void {
@@ -210,11 +257,10 @@ export class GpuEngine {
     // Warm-up: a software adapter compiles the pipeline at its first dispatch, not above. It uses
     // buffers of its own so that it never races a run for the slots.
     const [, warmed] = this.#guard(() => {
-      const bindGroup = this.#warmupBindGroup()
       const enc = device.createCommandEncoder()
       const pass = enc.beginComputePass()
       pass.setPipeline(pipeline)
-      pass.setBindGroup(0, bindGroup)
+      pass.setBindGroup(0, this.#slots.warmup())
       pass.dispatchWorkgroups(1)
       pass.end()
       device.queue.submit([enc.finish()])
@@ -223,24 +269,6 @@ export class GpuEngine {
     await device.queue.onSubmittedWorkDone()
     this.#throwIfBroken()
     return pipeline
-  }
-
-  /** A bind group over 4-byte buffers with params.n = 0: every thread returns at once. */
-  #warmupBindGroup(): GPUBindGroup {
-    if (this.#warmup) return this.#warmup
-    const device = this.device
-    const tiny = (usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size: 16, usage })
-    const params = tiny(UNIFORM | COPY_DST)
-    device.queue.writeBuffer(params, 0, new Uint32Array([0, 1, 64, 0]))
-    this.#warmup = device.createBindGroup({
-      layout: this.#layout,
-      entries: [
-        { binding: 0, resource: { buffer: tiny(STORAGE) } },
-        { binding: 1, resource: { buffer: tiny(STORAGE) } },
-        { binding: 2, resource: { buffer: params } },
-      ],
-    })
-    return this.#warmup
   }
 
   /**
@@ -278,180 +306,33 @@ export class GpuEngine {
     if (this.#uncaptured.length) throw new DeviceError(`GPU error: ${this.#uncaptured.splice(0).join('; ')}`)
   }
 
-  /** Slot i with at least the given byte sizes (grow-only). */
-  #slot(i: number, inputBytes: number, resultBytes: number): Slot {
-    const old = this.#slots[i]
-    if (old && old.inputs.size >= inputBytes && old.results.size >= resultBytes) return old
-    const device = this.device
-    const inBytes = Math.max(inputBytes, old?.inputs.size ?? 0, 4)
-    const outBytes = Math.max(resultBytes, old?.results.size ?? 0, 4)
-    if (old) for (const b of [old.inputs, old.results, old.staging, old.params]) b.destroy()
-    const inputs = device.createBuffer({ label: `wavegrad inputs ${i}`, size: inBytes, usage: STORAGE | COPY_DST })
-    const results = device.createBuffer({ label: `wavegrad results ${i}`, size: outBytes, usage: STORAGE | COPY_SRC })
-    const staging = device.createBuffer({ label: `wavegrad staging ${i}`, size: outBytes, usage: MAP_READ | COPY_DST })
-    const params = device.createBuffer({ label: `wavegrad params ${i}`, size: 16, usage: UNIFORM | COPY_DST })
-    const bindGroup = device.createBindGroup({
-      layout: this.#layout,
-      entries: [
-        { binding: 0, resource: { buffer: inputs } },
-        { binding: 1, resource: { buffer: results } },
-        { binding: 2, resource: { buffer: params } },
-      ],
-    })
-    const slot = { inputs, results, staging, params, bindGroup }
-    this.#slots[i] = slot
-    return slot
-  }
-
-  /** Serializes runs: they share the buffer slots. */
-  exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() => {
-      this.#check()
-      return f()
-    })
-    this.#queue = run.catch(() => undefined)
-    return run
-  }
-
-  /** One run of a compiled kernel over all tiles of a batch. */
-  async runTiles(kernel: Kernel, arrays: readonly ArrayLike<number>[], size: number, options: RunOptions): Promise<{ rows: Float32Array[]; timings?: Timings }> {
-    const profile = options.profile ?? false
-    const compute = !options.transferOnly
-    const pipeline = await kernel.pipeline
-    const { plan } = kernel
-    const device = this.device
-    const limits = device.limits
-    const rows = plan.rows.map(() => new Float32Array(size))
-    if (size === 0) return { rows }
-    const t0 = performance.now()
-    const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
-    const tile = tileSize(plan, limits, size, this.#maxTile)
-    const nIn = plan.inputs.length
-    const inBytes = Math.max(nIn, 1) * tile * 4
-    const outBytes = plan.rows.length * tile * 4
-    if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
-    const pending: (Promise<void> | undefined)[] = [undefined, undefined]
-
-    for (let start = 0, t = 0; start < size; start += tile, t++) {
-      const len = Math.min(tile, size - start)
-      const k = t % 2
-      if (pending[k]) await pending[k]
-      const [slot, allocated] = this.#guard(() => this.#slot(k, inBytes, outBytes), 'buffer allocation failed')
-      await allocated
-      const grid = dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
-      const upload = () => {
-        device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
-        for (let i = 0; i < nIn; i++) this.#upload(slot.inputs, i * tile * 4, arrays[i]!, start, len)
-      }
-      const dispatch = (enc: GPUCommandEncoder) => {
-        if (!compute) return
-        const pass = enc.beginComputePass()
-        pass.setPipeline(pipeline)
-        pass.setBindGroup(0, slot.bindGroup)
-        pass.dispatchWorkgroups(grid.x, grid.y)
-        pass.end()
-      }
-      const copy = (enc: GPUCommandEncoder) => enc.copyBufferToBuffer(slot.results, 0, slot.staging, 0, outBytes)
-      const submit = (...steps: ((enc: GPUCommandEncoder) => void)[]) => {
-        const enc = device.createCommandEncoder()
-        for (const step of steps) step(enc)
-        device.queue.submit([enc.finish()])
-      }
-      let checks: Promise<void>
-      if (profile) {
-        let mark = performance.now()
-        const stage = async (f: () => void, what: string) => {
-          const [, ok] = this.#guard(f, what)
-          await ok
-          await device.queue.onSubmittedWorkDone()
-          const now = performance.now()
-          const spent = now - mark
-          mark = now
-          return spent
-        }
-        timings.upload += await stage(upload, 'upload failed')
-        timings.dispatch += await stage(() => submit(dispatch), 'dispatch failed')
-        const [, copied] = this.#guard(() => submit(copy), 'copy to staging failed')
-        checks = copied
-        pending[k] = checks.then(() => this.#readback(slot, rows, tile, start, len, outBytes)).then(() => {
-          timings.readback += performance.now() - mark
-        })
-        await pending[k]
-      } else {
-        ;[, checks] = this.#guard(() => {
-          upload()
-          submit(dispatch, copy)
-        }, 'GPU submission failed')
-        pending[k] = checks.then(() => this.#readback(slot, rows, tile, start, len, outBytes))
-      }
-      pending[k]!.catch(() => undefined)
-      timings.tiles++
+  /** Puts input values for bindings [start, start + len) at `offset` of the tile's inputs buffer. */
+  #upload(enc: GPUCommandEncoder, buffer: GPUBuffer, offset: number, src: BindingSource, start: number, len: number): void {
+    const queue = this.device.queue
+    if (typeof src === 'number') {
+      // A broadcast number: one float, read by every thread (its step is 0).
+      queue.writeBuffer(buffer, offset, new Float32Array([src]))
+    } else if (isGpuBinding(src)) {
+      enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + start * 4, buffer, offset, len * 4)
+    } else if (src instanceof Float32Array) {
+      queue.writeBuffer(buffer, offset, src.buffer, src.byteOffset + start * 4, len * 4)
+    } else {
+      const scratch = this.#scratch
+      if (ArrayBuffer.isView(src)) scratch.set((src as unknown as Float64Array).subarray(start, start + len))
+      else for (let j = 0; j < len; j++) scratch[j] = src[start + j]!
+      queue.writeBuffer(buffer, offset, scratch.buffer, 0, len * 4)
     }
-    await Promise.all(pending)
-    this.#throwIfBroken()
-    timings.total = performance.now() - t0
-    return profile ? { rows, timings } : { rows }
-  }
-
-  #upload(buffer: GPUBuffer, offset: number, src: ArrayLike<number>, start: number, len: number): void {
-    if (src instanceof Float32Array) {
-      this.device.queue.writeBuffer(buffer, offset, src.buffer, src.byteOffset + start * 4, len * 4)
-      return
-    }
-    const scratch = this.#scratch
-    if (ArrayBuffer.isView(src)) scratch.set((src as unknown as Float64Array).subarray(start, start + len))
-    else for (let j = 0; j < len; j++) scratch[j] = src[start + j]!
-    this.device.queue.writeBuffer(buffer, offset, scratch.buffer, 0, len * 4)
   }
 
   async #readback(slot: Slot, rows: Float32Array[], tile: number, start: number, len: number, bytes: number): Promise<void> {
+    const staging = slot.staging!
     try {
-      await slot.staging.mapAsync(1, 0, bytes)
+      await staging.mapAsync(1, 0, bytes)
     } catch (e) {
       throw this.#lost ?? new DeviceError(`reading results back failed: ${(e as Error).message}`)
     }
-    const data = new Float32Array(slot.staging.getMappedRange(0, bytes))
+    const data = new Float32Array(staging.getMappedRange(0, bytes))
     for (let r = 0; r < rows.length; r++) rows[r]!.set(data.subarray(r * tile, r * tile + len), start)
-    slot.staging.unmap()
-  }
-}
-
-/** A compiled graph: reusable on any bindings of the graph's inputs. */
-export class Kernel {
-  /** Resolves when the pipeline is built and warmed up; rejects with ShaderError/DeviceError. */
-  readonly ready: Promise<void>
-  constructor(
-    readonly engine: GpuEngine,
-    readonly graph: Graph,
-    readonly plan: Plan,
-    readonly wgsl: string,
-    readonly pipeline: Promise<GPUComputePipeline>,
-  ) {
-    this.ready = pipeline.then(() => undefined)
-    this.ready.catch(() => undefined)
-  }
-
-  /** Values and Jacobians for every binding, as Float32Array. */
-  async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
-    const { plan } = this
-    if (this.graph.inputs.join(',') !== plan.inputs.join(',')) {
-      throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
-    }
-    const { size, arrays } = checkBindings(this.graph, bindings)
-    return this.engine.exclusive(async () => {
-      const { rows, timings } = await this.engine.runTiles(this, arrays, size, options)
-      const values: Record<string, Float32Array> = {}
-      const jacobian: Record<string, Record<string, Float32Array>> = {}
-      plan.rows.forEach((row, r) => {
-        if (row.kind === 'value') {
-          values[row.output] = rows[r]!
-          jacobian[row.output] = {}
-        } else {
-          jacobian[row.output]![row.input!] = rows[r]!
-        }
-      })
-      const result: GpuResults = { values, jacobian, size, backend: this.engine.description }
-      return timings ? { ...result, timings } : result
-    })
+    staging.unmap()
   }
 }

@@ -177,7 +177,8 @@ describe('bindings', () => {
     expect(() => evaluateCpu(g, { x: [1, 2], y: [1] })).toThrow(/unequal lengths/)
     expect(() => evaluateCpu(g, { x: [1], y: [1, 2] })).toThrow(/unequal lengths/)
     expect(() => evaluateCpu(g, { x: [], y: [1] })).toThrow(/unequal lengths/)
-    expect(() => evaluateCpu(g, { x: 3 as unknown as number[], y: [1] })).toThrow(/'x'/)
+    expect(() => evaluateCpu(g, { x: {} as unknown as number[], y: [1] })).toThrow(/'x'/)
+    expect(() => evaluateCpu(g, { x: { buffer: { mapAsync() {}, size: 64 }, length: 1 } as unknown as number[], y: [1] })).toThrow(/only the GPU engine/)
     expect(() => evaluateCpu(g, { x: 'abc' as unknown as number[], y: [1, 2, 3] })).toThrow(BindingError)
     expect(() => evaluateCpu(g, { x: [1, '2'] as unknown as number[], y: [1, 2] })).toThrow(/'x'\[1\]/)
     expect(() => evaluateCpu(g, { x: [1, undefined] as unknown as number[], y: [1, 2] })).toThrow(BindingError)
@@ -466,6 +467,19 @@ describe('f32-faithful mode', () => {
     expect(at(r.values.f, 0)).toBe(Math.fround(Math.fround(0.2) + Math.fround(0.1)))
     expect(at(r.values.f, 0)).not.toBe(0.2 + 0.1)
   })
+})
+
+test('a number binds the same value to every binding (broadcast)', () => {
+  const g = parse('f = a * x^2')
+  const x = [1, 2, 3]
+  const broadcast = evaluateCpu(g, { a: 0.5, x })
+  const spelled = evaluateCpu(g, { a: [0.5, 0.5, 0.5], x })
+  expect(broadcast.size).toBe(3)
+  expect(broadcast.values.f).toEqual(spelled.values.f)
+  expect(broadcast.jacobian.f!.a).toEqual(Float64Array.from([1, 4, 9]))
+  expect(broadcast.jacobian.f!.x).toEqual(Float64Array.from([1, 2, 3]))
+  // Only numbers: one binding.
+  expect(evaluateCpu(g, { a: 2, x: 3 }).values.f).toEqual(Float64Array.from([18]))
 })
 
 test('a graph without outputs is a GraphError, not an empty result', () => {

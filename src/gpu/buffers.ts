@@ -1,0 +1,120 @@
+/**
+ * Buffer slots: the GPU memory one tile of a run uses. In: byte sizes a tile needs. Out: a Slot
+ * (inputs, results, optional staging for readback, params uniform, per-input steps) and its bind
+ * group, grown only when a bigger tile arrives and reused by every later run.
+ *
+ * Bindings of the kernel (the same words in WGSL, see codegen/wgsl.ts):
+ *   0 inputs  : array<f32>  read-only storage   input k of binding b at inputs[k * stride + b * steps[k]]
+ *   1 results : array<f32>  storage             row r of binding b at results[r * stride + b]
+ *   2 params  : uniform { n, stride, row, pad }
+ *   3 steps   : array<u32>  read-only storage   1 for an array input, 0 for a broadcast number
+ */
+
+// WebGPU enum values (globals like GPUBufferUsage are absent in Node).
+export const MAP_READ = 0x1
+export const COPY_SRC = 0x4
+export const COPY_DST = 0x8
+export const UNIFORM = 0x40
+export const STORAGE = 0x80
+const COMPUTE_STAGE = 0x4
+
+export interface Slot {
+  readonly inputs: GPUBuffer
+  readonly results: GPUBuffer
+  readonly params: GPUBuffer
+  readonly steps: GPUBuffer
+  readonly bindGroup: GPUBindGroup
+  /** MAP_READ copy of results, created on the first readback. */
+  staging?: GPUBuffer
+}
+
+/** The bind group layout every wavegrad kernel uses (so one slot serves every pipeline). */
+export function kernelBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
+  return device.createBindGroupLayout({
+    entries: [
+      { binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'read-only-storage' } },
+      { binding: 1, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } },
+      { binding: 2, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
+      { binding: 3, visibility: COMPUTE_STAGE, buffer: { type: 'read-only-storage' } },
+    ],
+  })
+}
+
+/** Grow-only buffer slots, two of them, so tile i+1 can upload while tile i is read back. */
+export class SlotPool {
+  #slots: (Slot | undefined)[] = [undefined, undefined]
+  #warmup: GPUBindGroup | undefined
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly layout: GPUBindGroupLayout,
+  ) {}
+
+  /** Slot i with room for the given byte sizes (and `inputs` step words). */
+  get(i: number, inputBytes: number, resultBytes: number, inputs: number): Slot {
+    const old = this.#slots[i]
+    if (old && old.inputs.size >= inputBytes && old.results.size >= resultBytes && old.steps.size >= 4 * inputs) return old
+    const device = this.device
+    const size = (want: number, had: GPUBuffer | undefined) => Math.max(want, had?.size ?? 0, 16)
+    const inputsBuf = device.createBuffer({ label: `wavegrad inputs ${i}`, size: size(inputBytes, old?.inputs), usage: STORAGE | COPY_DST })
+    const results = device.createBuffer({ label: `wavegrad results ${i}`, size: size(resultBytes, old?.results), usage: STORAGE | COPY_SRC })
+    const params = device.createBuffer({ label: `wavegrad params ${i}`, size: 16, usage: UNIFORM | COPY_DST })
+    const steps = device.createBuffer({ label: `wavegrad steps ${i}`, size: size(4 * inputs, old?.steps), usage: STORAGE | COPY_DST })
+    if (old) destroySlot(old)
+    const slot: Slot = { inputs: inputsBuf, results, params, steps, bindGroup: this.#bindGroup(inputsBuf, results, params, steps) }
+    this.#slots[i] = slot
+    return slot
+  }
+
+  /** The slot's MAP_READ staging buffer, at least `bytes` large. */
+  staging(slot: Slot, bytes: number): GPUBuffer {
+    if (slot.staging && slot.staging.size >= bytes) return slot.staging
+    slot.staging?.destroy()
+    slot.staging = this.device.createBuffer({ label: 'wavegrad staging', size: Math.max(bytes, slot.results.size), usage: MAP_READ | COPY_DST })
+    return slot.staging
+  }
+
+  /** A bind group over tiny buffers with params.n = 0 (every thread returns at once). */
+  warmup(): GPUBindGroup {
+    if (this.#warmup) return this.#warmup
+    const device = this.device
+    const tiny = (usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size: 16, usage })
+    const params = tiny(UNIFORM | COPY_DST)
+    device.queue.writeBuffer(params, 0, new Uint32Array([0, 1, 64, 0]))
+    this.#warmup = this.#bindGroup(tiny(STORAGE), tiny(STORAGE), params, tiny(STORAGE))
+    return this.#warmup
+  }
+
+  /** Buffers held now (the warm-up's 64 bytes excluded). */
+  stats(): { buffers: number; bufferBytes: number } {
+    let buffers = 0
+    let bufferBytes = 0
+    for (const s of this.#slots) {
+      for (const b of s ? slotBuffers(s) : []) {
+        buffers++
+        bufferBytes += b.size
+      }
+    }
+    return { buffers, bufferBytes }
+  }
+
+  destroy(): void {
+    for (const s of this.#slots) if (s) destroySlot(s)
+    this.#slots = [undefined, undefined]
+  }
+
+  #bindGroup(inputs: GPUBuffer, results: GPUBuffer, params: GPUBuffer, steps: GPUBuffer): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.layout,
+      entries: [inputs, results, params, steps].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    })
+  }
+}
+
+function slotBuffers(s: Slot): GPUBuffer[] {
+  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : [])]
+}
+
+function destroySlot(s: Slot): void {
+  for (const b of slotBuffers(s)) b.destroy()
+}

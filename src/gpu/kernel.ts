@@ -1,0 +1,146 @@
+/**
+ * Kernel: one compiled graph on one engine. In: bindings (arrays, broadcast numbers, or GPU
+ * buffers). Out: values and Jacobians read back into Float32Arrays (run), or left on the GPU in a
+ * buffer of rows (runToBuffer) for a render pass or another kernel.
+ *
+ * Ownership of runToBuffer's buffer: without `into` the caller owns the new buffer and destroys it;
+ * with `into` the results are written into the caller's own buffer. Either way wavegrad never
+ * touches it again after the call resolves, and queue order guarantees later GPU work sees it.
+ */
+import { checkBindings, type Bindings } from '../bindings.js'
+import { BindingError, GraphError } from '../errors.js'
+import type { Graph } from '../graph.js'
+import { rowIndex, type Plan, type Row } from '../plan.js'
+import type { Results } from '../reference.js'
+import { COPY_DST, COPY_SRC, STORAGE } from './buffers.js'
+import type { GpuEngine } from './engine.js'
+
+export interface RunOptions {
+  /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
+  readonly profile?: boolean
+  /**
+   * Benchmarks only: do every upload, copy and readback of the run but skip the compute dispatch,
+   * to measure the transfer floor of the same bytes. The numbers returned are meaningless.
+   */
+  readonly transferOnly?: boolean
+}
+
+export interface ToBufferOptions {
+  /** Write into this buffer (≥ rows × size × 4 bytes, usage STORAGE | COPY_DST) instead of a new one. */
+  readonly into?: GPUBuffer
+}
+
+/** Milliseconds spent per stage of one run (with `profile: true`). */
+export interface Timings {
+  upload: number
+  dispatch: number
+  readback: number
+  total: number
+  tiles: number
+}
+
+export interface GpuResults extends Results<Float32Array> {
+  readonly timings?: Timings
+}
+
+/** Results left on the GPU: `rows.length` rows of `size` f32 each, row r at byte r × size × 4. */
+export interface GpuResidentResults {
+  /** STORAGE | COPY_SRC | COPY_DST; see the ownership rule above. */
+  readonly buffer: GPUBuffer
+  readonly size: number
+  readonly rows: readonly Row[]
+  readonly backend: string
+  /** Byte offset of `output`'s value row, or of its ∂output/∂input row. */
+  offset(output: string, input?: string): number
+}
+
+/** A compiled graph: reusable on any bindings of the graph's inputs. */
+export class Kernel {
+  /** Resolves when the pipeline is built and warmed up; rejects with ShaderError/DeviceError. */
+  readonly ready: Promise<void>
+  constructor(
+    readonly engine: GpuEngine,
+    readonly graph: Graph,
+    readonly plan: Plan,
+    readonly wgsl: string,
+    readonly pipeline: Promise<GPUComputePipeline>,
+  ) {
+    this.ready = pipeline.then(() => undefined)
+    this.ready.catch(() => undefined)
+  }
+
+  /**
+   * Values and Jacobians for every binding, read back as Float32Array.
+   *
+   * @example
+   * const k = engine.compile(parse('f = a*x^2')); const r = await k.run({ x: xs, a: 0.5 })
+   */
+  async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
+    const checked = this.#check(bindings)
+    const { plan } = this
+    const rows = plan.rows.map(() => new Float32Array(checked.size))
+    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows }, options))
+    const values: Record<string, Float32Array> = {}
+    const jacobian: Record<string, Record<string, Float32Array>> = {}
+    plan.rows.forEach((row, r) => {
+      if (row.kind === 'value') {
+        values[row.output] = rows[r]!
+        jacobian[row.output] = {}
+      } else {
+        jacobian[row.output]![row.input!] = rows[r]!
+      }
+    })
+    const result: GpuResults = { values, jacobian, size: checked.size, backend: this.engine.description }
+    return timings ? { ...result, timings } : result
+  }
+
+  /**
+   * The same rows as run(), left in a GPUBuffer (no readback). Resolves once the work is submitted.
+   *
+   * @example
+   * const res = await kernel.runToBuffer({ x: { buffer: xs, length: n }, a: 1.5 })
+   * pass.setBindGroup(...res.buffer, res.offset('f', 'x')...) ; res.buffer.destroy() when done
+   */
+  async runToBuffer(bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
+    const checked = this.#check(bindings)
+    const { plan } = this
+    const device = this.engine.device
+    const bytes = Math.max(plan.rows.length * checked.size * 4, 4)
+    if (bytes > device.limits.maxBufferSize) {
+      throw new BindingError(`${checked.size} bindings × ${plan.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${device.limits.maxBufferSize}); use run() or fewer bindings`)
+    }
+    const into = options.into
+    if (into && (into.size < bytes || (into.usage & (STORAGE | COPY_DST)) !== (STORAGE | COPY_DST))) {
+      throw new BindingError(`'into' must be a STORAGE | COPY_DST buffer of at least ${bytes} bytes (got ${into.size} bytes, usage ${into.usage})`)
+    }
+    const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
+    try {
+      await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}))
+    } catch (e) {
+      if (!into) buffer.destroy()
+      throw e
+    }
+    const inputs = plan.inputs
+    const outputs = plan.outputs
+    const size = checked.size
+    return {
+      buffer,
+      size,
+      rows: plan.rows,
+      backend: this.engine.description,
+      offset(output: string, input?: string): number {
+        const o = outputs.indexOf(output)
+        const i = input === undefined ? undefined : inputs.indexOf(input)
+        if (o < 0 || i === -1) throw new BindingError(`no row for output '${output}'${input === undefined ? '' : ` and input '${input}'`}`)
+        return rowIndex(plan, o, i) * size * 4
+      },
+    }
+  }
+
+  #check(bindings: Bindings) {
+    if (this.graph.inputs.join(',') !== this.plan.inputs.join(',')) {
+      throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
+    }
+    return checkBindings(this.graph, bindings, true)
+  }
+}
