@@ -1,7 +1,23 @@
+import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 
-// Two projects: `unit` needs no GPU; `gpu` runs on a real WebGPU adapter (Dawn in Node). In CI a
-// missing adapter fails the gpu project, it never skips it.
+// Chromium's flags for WebGPU without a GPU: SwiftShader (Vulkan on the CPU) as the adapter, and
+// nothing that reaches the network. Debian's chromium (apt-get install -y chromium); Playwright
+// never downloads a browser here.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+]
+
+// Three projects: `unit` needs no GPU; `gpu` runs on a real WebGPU adapter (Dawn in Node);
+// `browser` runs in headless Chromium on its SwiftShader adapter (navigator.gpu). In CI a missing
+// adapter or browser fails its project, it never skips it.
 export default defineConfig({
   test: {
     projects: [
@@ -9,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/gpu/**'],
+          exclude: ['test/gpu/**', 'test/browser/**'],
           testTimeout: 60_000,
         },
       },
@@ -21,6 +37,26 @@ export default defineConfig({
           hookTimeout: 600_000,
           // One Dawn instance per worker; GPU tests share the software adapter's two cores.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          // SwiftShader compiles and runs every kernel on the CPU.
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+          browser: {
+            enabled: true,
+            headless: true,
+            // The page and its API are served on the loopback interface only.
+            api: { host: '127.0.0.1' },
+            screenshotFailures: false,
+            connectTimeout: 120_000,
+            instances: [{ browser: 'chromium' }],
+            provider: playwright({ launchOptions: { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS } }),
+          },
         },
       },
     ],

@@ -1,8 +1,9 @@
 // ln(1 + a) without the cancellation of log(1.0 + a) near 0: u = 1 + a is exact up to rounding,
-// and log(u) · a / (u - 1) corrects for that rounding (Goldberg's trick).
+// and log(u) · a / (u - 1) corrects for that rounding (Goldberg's trick). Uses wg_log, so that
+// a = -1 gives -inf and a < -1 NaN on every adapter.
 fn wg_log1p(a: f32) -> f32 {
   let u = 1.0 + a;
   if (u == 1.0) { return a; }
   if (u - u != 0.0) { return u; }  // u is ±inf or NaN
-  return log(u) * (a / (u - 1.0));
+  return wg_log(u) * (a / (u - 1.0));
 }

@@ -41,7 +41,7 @@ export interface OpSpec {
 }
 
 /** WGSL helpers that live in shaders/*.wgsl (one function per file, same name). */
-export type HelperName = 'wg_pow' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
+export type HelperName = 'wg_pow' | 'wg_log' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126
 const SQRT_PI = 1.7724538509055159
@@ -190,9 +190,9 @@ export const OPS = {
     wgsl: ([a, b], [, k]) => powWgsl(a!, b!, k),
     wgslPartials: [
       ([a, b], [, k]) => (k !== undefined ? `(${wgslFloat(k)} * ${powWgsl(a!, wgslFloat(k - 1), k - 1)})` : `select(${b} * wg_pow(${a}, ${b} - 1.0), 0.0, ${b} == 0.0)`),
-      ([a], _k, out) => `select(${out} * log(${a}), 0.0, ${a} == 0.0)`,
+      ([a], _k, out) => `select(${out} * wg_log(${a}), 0.0, ${a} == 0.0)`,
     ],
-    helpers: ['wg_pow'],
+    helpers: ['wg_pow', 'wg_log'],
     domain: [[0.2, 3], [-2, 2]],
   },
   sqrt: {
@@ -218,8 +218,9 @@ export const OPS = {
     eval: Math.log,
     // d/da ln a = 1/a
     partials: [(a) => 1 / a],
-    wgsl: ([a]) => `log(${a})`,
+    wgsl: ([a]) => `wg_log(${a})`,
     wgslPartials: [([a]) => `(1.0 / ${a})`],
+    helpers: ['wg_log'],
     domain: [[0.1, 5]],
   },
   sin: {
@@ -334,7 +335,7 @@ export const OPS = {
     partials: [(a) => 1 / (1 + a)],
     wgsl: ([a]) => `wg_log1p(${a})`,
     wgslPartials: [([a]) => `(1.0 / (1.0 + ${a}))`],
-    helpers: ['wg_log1p'],
+    helpers: ['wg_log1p', 'wg_log'],
     domain: [[-0.5, 3]],
   },
   expm1: {

@@ -3,7 +3,6 @@
  * random smooth DAG that is built twice at once — as a wavegrad Graph and as plain JS closures over
  * Math — so the closures are an oracle independent of the op table.
  */
-import { spawnSync } from 'node:child_process'
 import { expect } from 'vitest'
 import type { Expr, Graph } from '../../src/index.js'
 
@@ -120,18 +119,4 @@ export function buildSmoothDag(g: Graph, inputNames: readonly string[], steps: r
     }
   }
   return pool
-}
-
-/**
- * A Python interpreter with sympy and mpmath (the independent oracle): $WAVEGRAD_PYTHON, python3 on
- * PATH, or Debian's /usr/bin/python3 (apt-get install -y python3-sympy). Fails loudly if none has
- * them: an oracle test that cannot run must not pass.
- */
-export function oraclePython(): string {
-  const candidates = [process.env.WAVEGRAD_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)
-  for (const p of candidates) {
-    const r = spawnSync(p, ['-c', 'import sympy, mpmath'], { encoding: 'utf8' })
-    if (r.status === 0) return p
-  }
-  return expect.fail(`no Python with sympy and mpmath among ${candidates.join(', ')}: run scripts/ensure-oracle.sh (apt-get install -y python3-sympy)`)
 }

@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { OPS, OP_NAMES, type OpName, type OpSpec } from '../../src/index.js'
-import { centralDiff, expectClose, oraclePython, rng, uniform } from './helpers.js'
+import { centralDiff, expectClose, rng, uniform } from './helpers.js'
+import { oraclePython } from './oracle.js'
 
 const spec = (name: OpName): OpSpec => OPS[name]
 const SHADERS = fileURLToPath(new URL('../../shaders/', import.meta.url))

@@ -130,6 +130,16 @@ describe('shapes and semantics', () => {
     expect(Array.from(gpu.jacobian.f!.x!)).toEqual([0, 0.25, 0])
   })
 
+  test('outside their domains log and log1p give -Inf / NaN as the reference does (WGSL leaves them undefined)', async () => {
+    const g = parse('f = log(x); g = log1p(x - 1); h = x^y')
+    const x = new Float32Array([-1, 0, 2, -0.5])
+    const y = new Float32Array([2.5, 3, 1.5, 2])
+    const gpu = await engine.evaluate(g, { x, y })
+    const ref = evaluateCpu(g, { x, y }, { precision: 'f32' })
+    expect(Array.from(ref.values.f!)).toEqual([NaN, -Infinity, Math.fround(Math.log(2)), NaN])
+    expectMatchesReference(gpu, g, { x, y }, 2e-5)
+  })
+
   test('bindings may be number[], Float64Array or Float32Array', async () => {
     const g = parse('f = x * y')
     const gpu = await engine.evaluate(g, { x: [1, 2, 3], y: new Float64Array([4, 5, 6]) })

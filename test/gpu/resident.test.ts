@@ -13,7 +13,7 @@ beforeAll(async () => {
 })
 afterAll(() => engine?.destroy())
 
-function gpuArray(values: Float32Array, usage = STORAGE | COPY_SRC | COPY_DST, padFloats = 0): GPUBuffer {
+function gpuArray(values: Float32Array<ArrayBuffer>, usage = STORAGE | COPY_SRC | COPY_DST, padFloats = 0): GPUBuffer {
   const buffer = engine.device.createBuffer({ size: (values.length + padFloats) * 4 || 4, usage })
   engine.device.queue.writeBuffer(buffer, padFloats * 4, values)
   return buffer

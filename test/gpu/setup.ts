@@ -18,7 +18,7 @@ export function expectMatchesReference(gpu: GpuResults, graph: Graph, bindings: 
 }
 
 /** B random float32 values in [lo, hi]. */
-export function randomArray(r: () => number, size: number, lo: number, hi: number): Float32Array {
+export function randomArray(r: () => number, size: number, lo: number, hi: number): Float32Array<ArrayBuffer> {
   const a = new Float32Array(size)
   for (let i = 0; i < size; i++) a[i] = lo + (hi - lo) * r()
   return a
