@@ -25,5 +25,7 @@ export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh
 export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 export { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type ShaderMessage } from './gpu/errors.js'
+export { CpuEngine, CpuKernel, createCpuEngine } from './cpu/engine.js'
+export { createEngine, type Engine, type EngineOptions } from './engines.js'
 export { planKernels, type Plan, type KernelPlan, type Row } from './plan.js'
 export { emitWgsl } from './codegen/wgsl.js'

@@ -13,8 +13,8 @@ import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 
-/** inputs[k][i] and rows[r][i] for bindings i in [start, start + len). */
-export type CompiledJs = (inputs: readonly ArrayLike<number>[], rows: readonly Float64Array[], start: number, len: number) => void
+/** inputs[k][i] (or inputs[k] itself, a number for every binding) and rows[r][i], i in [start, start + len). */
+export type CompiledJs = (inputs: readonly (ArrayLike<number> | number)[], rows: readonly Float64Array[], start: number, len: number) => void
 
 const CHUNK = 200
 
@@ -85,8 +85,9 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     `const V = new Float64Array(${Math.max(order.length, 1)});`,
     `const D = new Float64Array(${Math.max(order.length, 1)});`,
     'return function run(inputs, R, start, len) {',
+    ...graph.inputs.map((_, k) => `  const I${k} = inputs[${k}];`),
     '  for (let i = start, end = start + len; i < end; i++) {',
-    ...graph.inputs.map((input, k) => `    V[${slot[graph.inputNode(input)]}] = +inputs[${k}][i];`),
+    ...graph.inputs.map((input, k) => `    V[${slot[graph.inputNode(input)]}] = typeof I${k} === 'number' ? I${k} : +I${k}[i];`),
     '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, R, i);',
     '  }',
     '}',

@@ -16,6 +16,8 @@ export interface DeviceOptions {
   readonly powerPreference?: GPUPowerPreference
   /** Dawn toggles etc. passed to the `webgpu` package's create() in Node. */
   readonly dawnFlags?: readonly string[]
+  /** Use this GPU object instead of navigator.gpu / the `webgpu` package (e.g. another Dawn instance). */
+  readonly gpu?: GPU
 }
 
 export interface AcquiredDevice {
@@ -36,7 +38,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   if (options.device) {
     return { device: options.device, description: `webgpu: ${describeAdapterInfo(options.device.adapterInfo) || "caller's device"}`, owned: false, keepAlive: undefined }
   }
-  let gpu: GPU | undefined = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
+  let gpu: GPU | undefined = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
   let keepAlive: unknown = gpu
   if (!gpu && isNode()) {
     let mod: { create: (flags: string[]) => GPU }

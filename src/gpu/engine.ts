@@ -50,6 +50,7 @@ export async function createGpuEngine(options: GpuEngineOptions = {}): Promise<G
 }
 
 export class GpuEngine {
+  readonly kind = 'gpu'
   readonly device: GPUDevice
   /** The adapter, in words; every result's `backend` says it. */
   readonly description: string

@@ -1,0 +1,76 @@
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse } from '../src/index.js'
+import { SMOOTH_COUNT, buildSmoothDag, rng } from './core/helpers.js'
+
+/** A GPU object with no adapter, as on a machine without WebGPU drivers. */
+const noAdapter = { requestAdapter: async () => null } as unknown as GPU
+
+describe('CPU engine (compiled JavaScript)', () => {
+  test('equals the float64 reference to the last bit on random DAGs (same formulas, same order)', async () => {
+    const cpu = createCpuEngine()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ op: fc.nat(SMOOTH_COUNT - 1), a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 300 }),
+        fc.nat(),
+        async (steps, size, seed) => {
+          const g = new Graph()
+          const pool = buildSmoothDag(g, ['x', 'y'], steps)
+          g.output('f', pool[pool.length - 1]!.expr)
+          if (pool.length > 3) g.output('h', pool[2]!.expr)
+          const r = rng(seed)
+          const b = { x: Float64Array.from({ length: size }, () => r() * 4 - 2), y: Float64Array.from({ length: size }, () => r() * 4 - 2) }
+          const got = await cpu.evaluate(g, b)
+          const want = evaluateCpu(g, b)
+          expect(got.values).toEqual(want.values)
+          expect(got.jacobian).toEqual(want.jacobian)
+          expect(got.backend).toMatch(/^cpu-js/)
+        },
+      ),
+      { numRuns: 60, seed: 7 },
+    )
+  })
+
+  test('broadcast numbers, B = 0, a graph without inputs', async () => {
+    const cpu = createCpuEngine()
+    const g = parse('f = a * x^2 + b')
+    const r = await cpu.evaluate(g, { a: 2, x: [1, 2, 3], b: -1 })
+    expect(Array.from(r.values.f!)).toEqual([1, 7, 17])
+    expect(Array.from(r.jacobian.f!.x!)).toEqual([4, 8, 12])
+    expect(Array.from(r.jacobian.f!.a!)).toEqual([1, 4, 9])
+    expect((await cpu.evaluate(g, { a: [], x: [], b: [] })).values.f).toEqual(new Float64Array(0))
+    const k = parse('f = 2 + 3')
+    expect(Array.from((await cpu.evaluate(k, {})).values.f!)).toEqual([5])
+  })
+
+  test('a 10^4-node graph', async () => {
+    const g = new Graph()
+    const x = g.input('x')
+    let e = x
+    for (let i = 0; i < 5000; i++) e = e.mul(0.9995).add(e.sin().mul(0.0005))
+    g.output('f', e)
+    const b = { x: [0.3, -1.2, 2] }
+    const got = await createCpuEngine().evaluate(g, b)
+    const want = evaluateCpu(g, b)
+    expect(got.values.f).toEqual(want.values.f)
+    expect(got.jacobian.f!.x).toEqual(want.jacobian.f!.x)
+  })
+})
+
+describe('createEngine fallback', () => {
+  test("without an adapter, fallback 'cpu' gives the CPU engine and says so in every result", async () => {
+    const engine = await createEngine({ gpu: noAdapter, fallback: 'cpu' })
+    expect(engine.kind).toBe('cpu')
+    expect(engine.description).toMatch(/^cpu-js .*no WebGPU: no WebGPU adapter found/)
+    const r = await engine.evaluate(parse('f = x*y'), { x: [2], y: [3] })
+    expect(r.backend).toBe(engine.description)
+    expect(Array.from(r.jacobian.f!.x!)).toEqual([3])
+  })
+
+  test('without an adapter and without a fallback: DeviceError naming the driver install command', async () => {
+    const err = await createEngine({ gpu: noAdapter }).then(() => undefined, (e: unknown) => e)
+    expect(err).toBeInstanceOf(DeviceError)
+    expect((err as Error).message).toMatch(/install-driver\.sh/)
+  })
+})
