@@ -89,11 +89,12 @@ export interface TileLimits {
 }
 
 /**
- * Bindings per tile: as many as `size` asks, at most `cap`, and few enough that the inputs and
- * results buffers each fit one storage binding and one buffer.
+ * Bindings per tile: as many as `size` asks, at most `cap`, and few enough that the inputs,
+ * results and scratch (`scratchWords` per binding, e.g. the interpreter's registers) buffers each
+ * fit one storage binding and one buffer.
  */
-export function tileSize(plan: Plan, limits: TileLimits, size: number, cap: number): number {
-  const words = Math.max(plan.rows.length, plan.inputs.length, 1)
+export function tileSize(plan: Plan, limits: TileLimits, size: number, cap: number, scratchWords = 0): number {
+  const words = Math.max(plan.rows.length, plan.inputs.length, scratchWords, 1)
   const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
   const fit = Math.floor(bytes / (4 * words))
   const maxThreads = limits.maxComputeWorkgroupsPerDimension * limits.maxComputeWorkgroupsPerDimension * plan.workgroupSize

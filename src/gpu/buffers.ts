@@ -26,6 +26,8 @@ export interface Slot {
   readonly bindGroup: GPUBindGroup
   /** MAP_READ copy of results, created on the first readback. */
   staging?: GPUBuffer
+  /** The interpreter's register file, created on its first run. */
+  regs?: GPUBuffer
 }
 
 /** The bind group layout every wavegrad kernel uses (so one slot serves every pipeline). */
@@ -36,6 +38,17 @@ export function kernelBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
       { binding: 1, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } },
       { binding: 2, visibility: COMPUTE_STAGE, buffer: { type: 'uniform' } },
       { binding: 3, visibility: COMPUTE_STAGE, buffer: { type: 'read-only-storage' } },
+    ],
+  })
+}
+
+/** Group 1 of the interpreter: its tape, constants and register file. */
+export function interpreterBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
+  return device.createBindGroupLayout({
+    entries: [
+      { binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      { binding: 1, visibility: COMPUTE_STAGE, buffer: { type: 'read-only-storage' } },
+      { binding: 2, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } },
     ],
   })
 }
@@ -72,6 +85,14 @@ export class SlotPool {
     slot.staging?.destroy()
     slot.staging = this.device.createBuffer({ label: 'wavegrad staging', size: Math.max(bytes, slot.results.size), usage: MAP_READ | COPY_DST })
     return slot.staging
+  }
+
+  /** The slot's register file for the interpreter, at least `bytes` large. */
+  regs(slot: Slot, bytes: number): GPUBuffer {
+    if (slot.regs && slot.regs.size >= bytes) return slot.regs
+    slot.regs?.destroy()
+    slot.regs = this.device.createBuffer({ label: 'wavegrad interpreter registers', size: Math.max(bytes, 16), usage: STORAGE })
+    return slot.regs
   }
 
   /** A bind group over tiny buffers with params.n = 0 (every thread returns at once). */
@@ -112,7 +133,7 @@ export class SlotPool {
 }
 
 function slotBuffers(s: Slot): GPUBuffer[] {
-  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : [])]
+  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.regs ? [s.regs] : [])]
 }
 
 function destroySlot(s: Slot): void {

@@ -17,11 +17,12 @@ import { isGpuBinding, type BindingSource, type Bindings, type CheckedBindings }
 import { emitWgsl } from '../codegen/wgsl.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
-import { dispatchGrid, planKernels, tileSize } from '../plan.js'
-import { kernelBindGroupLayout, SlotPool, type Slot } from './buffers.js'
+import { dispatchGrid, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
+import { CHUNK_BYTES, emitInterpreterWgsl } from '../codegen/interpreter.js'
+import { interpreterBindGroupLayout, kernelBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
 import { acquireDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
-import { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './kernel.js'
+import { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
 const DEFAULT_TILE = 1 << 20
@@ -31,6 +32,15 @@ export interface GpuEngineOptions extends DeviceOptions {
   readonly maxTileSize?: number
   /** Print each kernel's plan and WGSL (also: env WAVEGRAD_DEBUG=1). */
   readonly debug?: boolean
+  /**
+   * 'fused' (default): every graph gets its own fused kernel. 'interpreter': every graph runs on
+   * one tape interpreter, compiled once per engine (no per-graph compile). 'auto': a new graph runs
+   * on the interpreter until its fused kernel is built, then on the fused kernel. The interpreter
+   * is built at engine creation unless the tier is 'fused'. On the software adapter the
+   * interpreter runs ~40-60x slower than a fused kernel (bench/RESULTS.md), so 'auto' only pays
+   * off where a fused compile takes seconds (graphs of thousands of nodes).
+   */
+  readonly tier?: Tier
 }
 
 /** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
@@ -59,6 +69,11 @@ export class GpuEngine {
   readonly #maxTile: number
   readonly #debug: boolean
   readonly #pipelineLayout: GPUPipelineLayout
+  readonly #interpreterLayout: GPUBindGroupLayout
+  readonly #interpreterPipelineLayout: GPUPipelineLayout
+  #interpreter: Promise<GPUComputePipeline> | undefined
+  /** The tier runs use unless they ask for another. */
+  readonly tier: Tier
   readonly #slots: SlotPool
   readonly #pipelines = new Map<string, Promise<GPUComputePipeline>>()
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
@@ -84,7 +99,36 @@ export class GpuEngine {
     })
     const layout = kernelBindGroupLayout(this.device)
     this.#pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout] })
+    this.#interpreterLayout = interpreterBindGroupLayout(this.device)
+    this.#interpreterPipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#interpreterLayout] })
     this.#slots = new SlotPool(this.device, layout)
+    this.tier = options.tier ?? 'fused'
+    // Built now, in the background, where it may run a graph's first evaluation.
+    if (this.tier !== 'fused') void this.interpreter().catch(() => undefined)
+  }
+
+  /** The interpreter pipeline, built on first use (at creation unless the tier is 'fused'). */
+  interpreter(): Promise<GPUComputePipeline> {
+    if (!this.#interpreter) {
+      const building = this.#buildPipeline(emitInterpreterWgsl(WORKGROUP_SIZE), this.#interpreterPipelineLayout, true)
+      this.#interpreter = building
+      building.catch(() => {
+        if (this.#interpreter === building) this.#interpreter = undefined
+      })
+    }
+    return this.#interpreter
+  }
+
+  /** A bind group for the interpreter's group 1 (a kernel caches it per slot); one tape chunk at a time. */
+  interpreterBindGroup(tape: GPUBuffer, consts: GPUBuffer, regs: GPUBuffer): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: this.#interpreterLayout,
+      entries: [
+        { binding: 0, resource: { buffer: tape, size: CHUNK_BYTES } },
+        { binding: 1, resource: { buffer: consts } },
+        { binding: 2, resource: { buffer: regs } },
+      ],
+    })
   }
 
   /** What the engine holds on the GPU now: buffers (count, bytes) and cached pipelines. */
@@ -107,13 +151,16 @@ export class GpuEngine {
     const plan = planKernels(levels)
     const wgsl = emitWgsl(levels, plan)
     if (this.#debug) console.error(`[wavegrad] plan ${JSON.stringify(plan)}\n[wavegrad] WGSL\n${wgsl}`)
-    let pipeline = this.#pipelines.get(wgsl)
-    if (!pipeline) {
-      pipeline = this.#buildPipeline(wgsl)
-      this.#pipelines.set(wgsl, pipeline)
-      pipeline.catch(() => this.#pipelines.delete(wgsl))
+    const build = () => {
+      let pipeline = this.#pipelines.get(wgsl)
+      if (!pipeline) {
+        pipeline = this.#buildPipeline(wgsl, this.#pipelineLayout, false)
+        this.#pipelines.set(wgsl, pipeline)
+        pipeline.catch(() => this.#pipelines.delete(wgsl))
+      }
+      return pipeline
     }
-    return new Kernel(this, graph, plan, wgsl, pipeline)
+    return new Kernel(this, graph, plan, wgsl, build)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
@@ -149,18 +196,19 @@ export class GpuEngine {
    * One run of a compiled kernel over all tiles of a batch, rows into `sink`. Call inside
    * exclusive(). Returns stage timings when options.profile is set.
    */
-  async execute(kernel: Kernel, bindings: CheckedBindings, sink: Sink, options: RunOptions): Promise<Timings | undefined> {
+  async execute(kernel: Kernel, bindings: CheckedBindings, sink: Sink, options: RunOptions, tier: 'fused' | 'interpreter'): Promise<Timings | undefined> {
     const { size, sources } = bindings
     const profile = options.profile ?? false
     const compute = !options.transferOnly
-    const pipeline = await kernel.pipeline
+    const pipeline = await (tier === 'fused' ? kernel.pipeline : this.interpreter())
     const { plan } = kernel
     const device = this.device
     const limits = device.limits
     if (size === 0) return undefined
     const t0 = performance.now()
     const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
-    const tile = tileSize(plan, limits, size, this.#maxTile)
+    const tape = tier === 'interpreter' ? kernel.tapeBuffers() : undefined
+    const tile = tileSize(plan, limits, size, this.#maxTile, tape?.registers ?? 0)
     const nIn = plan.inputs.length
     const rowCount = plan.rows.length
     const outBytes = rowCount * tile * 4
@@ -172,7 +220,10 @@ export class GpuEngine {
       const len = Math.min(tile, size - start)
       const k = t % 2
       if (pending[k]) await pending[k]
-      const [slot, allocated] = this.#guard(() => this.#slots.get(k, Math.max(nIn, 1) * tile * 4, outBytes, nIn), 'buffer allocation failed')
+      const [[slot, group1], allocated] = this.#guard(() => {
+        const slot = this.#slots.get(k, Math.max(nIn, 1) * tile * 4, outBytes, nIn)
+        return [slot, tape ? kernel.interpreterGroup(k, this.#slots.regs(slot, tape.registers * tile * 4)) : undefined] as const
+      }, 'buffer allocation failed')
       await allocated
       const grid = dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
       const upload = (enc: GPUCommandEncoder) => {
@@ -185,7 +236,15 @@ export class GpuEngine {
         const pass = enc.beginComputePass()
         pass.setPipeline(pipeline)
         pass.setBindGroup(0, slot.bindGroup)
-        pass.dispatchWorkgroups(grid.x, grid.y)
+        if (group1) {
+          // The interpreter: one dispatch per tape chunk; registers carry over between them.
+          for (let c = 0; c < tape!.chunks; c++) {
+            pass.setBindGroup(1, group1, [c * CHUNK_BYTES])
+            pass.dispatchWorkgroups(grid.x, grid.y)
+          }
+        } else {
+          pass.dispatchWorkgroups(grid.x, grid.y)
+        }
         pass.end()
       }
       const deliver = (enc: GPUCommandEncoder) => {
@@ -240,7 +299,7 @@ export class GpuEngine {
     if (this.#lost) throw this.#lost
   }
 
-  async #buildPipeline(code: string): Promise<GPUComputePipeline> {
+  async #buildPipeline(code: string, layout: GPUPipelineLayout, interpreter: boolean): Promise<GPUComputePipeline> {
     const device = this.device
     const [module, created] = this.#guard(() => device.createShaderModule({ code }), 'shader module creation failed')
     const info = await module.getCompilationInfo()
@@ -251,7 +310,7 @@ export class GpuEngine {
     await created
     let pipeline: GPUComputePipeline
     try {
-      pipeline = await device.createComputePipelineAsync({ layout: this.#pipelineLayout, compute: { module, entryPoint: 'main' } })
+      pipeline = await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' } })
     } catch (e) {
       throw new DeviceError(`compute pipeline creation failed: ${(e as Error).message}`)
     }
@@ -262,6 +321,10 @@ export class GpuEngine {
       const pass = enc.beginComputePass()
       pass.setPipeline(pipeline)
       pass.setBindGroup(0, this.#slots.warmup())
+      if (interpreter) {
+        const buffer = (size: number, usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size, usage })
+        pass.setBindGroup(1, this.interpreterBindGroup(buffer(CHUNK_BYTES, UNIFORM), buffer(16, STORAGE), buffer(16, STORAGE)), [0])
+      }
       pass.dispatchWorkgroups(1)
       pass.end()
       device.queue.submit([enc.finish()])

@@ -8,14 +8,21 @@
  * touches it again after the call resolves, and queue order guarantees later GPU work sees it.
  */
 import { checkBindings, type Bindings } from '../bindings.js'
+import { buildTape, type Tape } from '../codegen/interpreter.js'
 import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { rowIndex, type Plan, type Row } from '../plan.js'
 import type { Results } from '../reference.js'
-import { COPY_DST, COPY_SRC, STORAGE } from './buffers.js'
+import { levelize } from '../levelize.js'
+import { COPY_DST, COPY_SRC, STORAGE, UNIFORM } from './buffers.js'
 import type { GpuEngine } from './engine.js'
 
+/** Which kernel computes a run: see GpuEngineOptions.tier. */
+export type Tier = 'auto' | 'fused' | 'interpreter'
+
 export interface RunOptions {
+  /** Override the engine's tier for this run. */
+  readonly tier?: Tier
   /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
   readonly profile?: boolean
   /**
@@ -26,6 +33,8 @@ export interface RunOptions {
 }
 
 export interface ToBufferOptions {
+  /** Override the engine's tier for this run. */
+  readonly tier?: Tier
   /** Write into this buffer (≥ rows × size × 4 bytes, usage STORAGE | COPY_DST) instead of a new one. */
   readonly into?: GPUBuffer
 }
@@ -40,6 +49,8 @@ export interface Timings {
 }
 
 export interface GpuResults extends Results<Float32Array> {
+  /** The kernel that computed these numbers. */
+  readonly tier: 'fused' | 'interpreter'
   readonly timings?: Timings
 }
 
@@ -50,23 +61,78 @@ export interface GpuResidentResults {
   readonly size: number
   readonly rows: readonly Row[]
   readonly backend: string
+  readonly tier: 'fused' | 'interpreter'
   /** Byte offset of `output`'s value row, or of its ∂output/∂input row. */
   offset(output: string, input?: string): number
 }
 
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
 export class Kernel {
-  /** Resolves when the pipeline is built and warmed up; rejects with ShaderError/DeviceError. */
-  readonly ready: Promise<void>
+  #pipeline: Promise<GPUComputePipeline> | undefined
+  #fused: 'pending' | 'ready' | 'failed' = 'pending'
+  #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
+  readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
+  readonly #build: () => Promise<GPUComputePipeline>
+
+  /** `build` makes the fused pipeline; it runs now unless the engine's tier is 'interpreter'. */
   constructor(
     readonly engine: GpuEngine,
     readonly graph: Graph,
     readonly plan: Plan,
     readonly wgsl: string,
-    readonly pipeline: Promise<GPUComputePipeline>,
+    build: () => Promise<GPUComputePipeline>,
   ) {
-    this.ready = pipeline.then(() => undefined)
-    this.ready.catch(() => undefined)
+    this.#build = build
+    if (engine.tier !== 'interpreter') void this.pipeline.catch(() => undefined)
+  }
+
+  /** The fused pipeline (built on first use where the engine's tier is 'interpreter'). */
+  get pipeline(): Promise<GPUComputePipeline> {
+    if (!this.#pipeline) {
+      this.#pipeline = this.#build()
+      this.#pipeline.then(
+        () => (this.#fused = 'ready'),
+        () => (this.#fused = 'failed'),
+      )
+    }
+    return this.#pipeline
+  }
+
+  /** Resolves when the fused pipeline is built and warmed up; rejects with ShaderError/DeviceError. */
+  get ready(): Promise<void> {
+    return this.pipeline.then(() => undefined)
+  }
+
+  /** The tier a run takes: auto = fused once built, the interpreter until then. */
+  #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
+    const tier = asked ?? this.engine.tier
+    if (tier !== 'auto') return tier
+    void this.pipeline.catch(() => undefined)
+    return this.#fused === 'pending' ? 'interpreter' : 'fused'
+  }
+
+  /** The tape of this graph on the GPU (built on the first interpreter run). */
+  tapeBuffers(): { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } {
+    if (this.#tape) return this.#tape
+    const t: Tape = buildTape(levelize(this.graph), this.plan)
+    const device = this.engine.device
+    const upload = (data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>, label: string, usage: number) => {
+      const buffer = device.createBuffer({ label, size: Math.max(data.byteLength, 32), usage: usage | COPY_DST })
+      device.queue.writeBuffer(buffer, 0, data)
+      return buffer
+    }
+    this.#tape = { tape: upload(t.words, 'wavegrad tape', UNIFORM), consts: upload(t.consts, 'wavegrad tape constants', STORAGE), registers: t.registers, chunks: t.chunks }
+    return this.#tape
+  }
+
+  /** Group 1 of the interpreter for slot k, rebuilt when the slot's register file changed. */
+  interpreterGroup(k: number, regs: GPUBuffer): GPUBindGroup {
+    const hit = this.#groups[k]
+    if (hit && hit.regs === regs) return hit.group
+    const { tape, consts } = this.tapeBuffers()
+    const group = this.engine.interpreterBindGroup(tape, consts, regs)
+    this.#groups[k] = { regs, group }
+    return group
   }
 
   /**
@@ -79,7 +145,8 @@ export class Kernel {
     const checked = this.#check(bindings)
     const { plan } = this
     const rows = plan.rows.map(() => new Float32Array(checked.size))
-    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows }, options))
+    const tier = this.#tier(options.tier)
+    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows }, options, tier))
     const values: Record<string, Float32Array> = {}
     const jacobian: Record<string, Record<string, Float32Array>> = {}
     plan.rows.forEach((row, r) => {
@@ -90,7 +157,7 @@ export class Kernel {
         jacobian[row.output]![row.input!] = rows[r]!
       }
     })
-    const result: GpuResults = { values, jacobian, size: checked.size, backend: this.engine.description }
+    const result: GpuResults = { values, jacobian, size: checked.size, backend: this.engine.description, tier }
     return timings ? { ...result, timings } : result
   }
 
@@ -113,9 +180,10 @@ export class Kernel {
     if (into && (into.size < bytes || (into.usage & (STORAGE | COPY_DST)) !== (STORAGE | COPY_DST))) {
       throw new BindingError(`'into' must be a STORAGE | COPY_DST buffer of at least ${bytes} bytes (got ${into.size} bytes, usage ${into.usage})`)
     }
+    const tier = this.#tier(options.tier)
     const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     try {
-      await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}))
+      await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}, tier))
     } catch (e) {
       if (!into) buffer.destroy()
       throw e
@@ -128,6 +196,7 @@ export class Kernel {
       size,
       rows: plan.rows,
       backend: this.engine.description,
+      tier,
       offset(output: string, input?: string): number {
         const o = outputs.indexOf(output)
         const i = input === undefined ? undefined : inputs.indexOf(input)

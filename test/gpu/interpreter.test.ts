@@ -1,0 +1,105 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createGpuEngine, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { buildTape } from '../../src/codegen/interpreter.js'
+import { SMOOTH_COUNT, buildSmoothDag } from '../core/helpers.js'
+import { expectMatchesReference, randomArray, rng } from './setup.js'
+
+let engine: GpuEngine
+beforeAll(async () => {
+  engine = await createGpuEngine({ tier: 'interpreter' })
+  await engine.interpreter()
+})
+afterAll(() => engine?.destroy())
+
+describe('interpreter tier: one shader runs every graph', () => {
+  for (const name of OP_NAMES) {
+    test(`op ${name} vs the f32-faithful reference`, async () => {
+      const spec = OPS[name]
+      const g = new Graph()
+      g.output('f', g.apply(name, spec.domain.map((_, i) => g.input(`a${i}`))))
+      const r = rng(4321 + name.length)
+      const bindings: Record<string, Float32Array> = {}
+      spec.domain.forEach(([lo, hi], i) => (bindings[`a${i}`] = randomArray(r, 1024, lo, hi)))
+      if (name === 'where') bindings.a0 = bindings.a0!.map((v) => Math.round(v))
+      if (spec.arity === 2) for (let i = 0; i < 1024; i += 4) bindings.a1![i] = bindings.a0![i]!
+      const gpu = await engine.evaluate(g, bindings)
+      expect(gpu.tier).toBe('interpreter')
+      expectMatchesReference(gpu, g, bindings, 2e-5)
+    })
+  }
+
+  test('random DAGs (fast-check), several outputs, odd batch sizes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ op: fc.nat(SMOOTH_COUNT - 1), a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.nat(),
+        async (steps, size, seed) => {
+          const g = new Graph()
+          const pool = buildSmoothDag(g, ['x0', 'x1', 'x2'], steps)
+          g.output('o0', pool[pool.length - 1]!.expr)
+          if (pool.length > 4 && pool[3]!.expr.id !== pool[pool.length - 1]!.expr.id) g.output('o1', pool[3]!.expr)
+          const r = rng(seed)
+          const bindings = { x0: randomArray(r, size, -2, 2), x1: randomArray(r, size, -2, 2), x2: randomArray(r, size, -2, 2) }
+          const gpu = await engine.evaluate(g, bindings)
+          expect(gpu.tier).toBe('interpreter')
+          expectMatchesReference(gpu, g, bindings, 1e-4)
+        },
+      ),
+      { numRuns: 25, seed: 11 },
+    )
+  })
+
+  test('broadcast numbers, GPU-buffer inputs and runToBuffer work on the interpreter too', async () => {
+    const g = parse('f = a * sin(x) + x^2')
+    const x = randomArray(rng(8), 999, -2, 2)
+    expectMatchesReference(await engine.evaluate(g, { x, a: 0.5 }), g, { x, a: 0.5 }, 1e-5)
+    const res = await engine.compile(g).runToBuffer({ x, a: 0.5 })
+    expect(res.tier).toBe('interpreter')
+    res.buffer.destroy()
+  })
+
+  for (const nodes of [1e4, 1e5]) {
+    test(`a ${nodes}-node graph (tape of several 64 KiB chunks, small tiles)`, async () => {
+      const g = new Graph()
+      const x = g.input('x')
+      const y = g.input('y')
+      let e = x
+      for (let i = 0; i < nodes / 4; i++) e = e.mul(0.9995).add(e.sin().mul(0.0005)).add(y.mul(1e-6))
+      g.output('f', e)
+      g.output('h', e.tanh())
+      const tape = buildTape(levelize(g), planKernels(levelize(g)))
+      expect(tape.chunks).toBeGreaterThan(5)
+      const r = rng(nodes)
+      const bindings = { x: randomArray(r, 300, -2, 2), y: randomArray(r, 300, -1, 1) }
+      const gpu = await engine.evaluate(g, bindings)
+      expect(gpu.tier).toBe('interpreter')
+      expectMatchesReference(gpu, g, bindings, 1e-3)
+    })
+  }
+})
+
+describe("tier 'auto'", () => {
+  test('a new graph runs on the interpreter at once, then on its fused kernel: same numbers', async () => {
+    const auto = await createGpuEngine({ tier: 'auto' })
+    try {
+      await auto.interpreter()
+      const g = parse('f = (1-x)^2 + 100*(y-x^2)^2; h = tanh(x*y)')
+      const r = rng(12)
+      const bindings = { x: randomArray(r, 3000, -2, 2), y: randomArray(r, 3000, -1, 3) }
+      const kernel = auto.compile(g)
+      const first = await kernel.run(bindings)
+      expect(first.tier).toBe('interpreter')
+      await kernel.ready
+      const later = await kernel.run(bindings)
+      expect(later.tier).toBe('fused')
+      expectMatchesReference(first, g, bindings, 1e-4)
+      expectMatchesReference(later, g, bindings, 1e-4)
+      // A run may still force a tier.
+      expect((await kernel.run(bindings, { tier: 'interpreter' })).tier).toBe('interpreter')
+    } finally {
+      auto.destroy()
+    }
+  })
+})
