@@ -47,14 +47,15 @@ function inputsFor(g: Graph, B: number): Record<string, Float32Array> {
 }
 
 const engine = await createGpuEngine()
+let t = 0
 const rows: string[][] = []
-const header = ['nodes', 'B', 'compile ms', 'GPU ms', 'GPU Mbind/s', 'upload/dispatch/readback ms', 'floor ms', 'GPU/floor', 'JS ms', 'GPU vs JS', 'ref Mbind/s', 'GPU vs ref', 'max err']
+const header = ['nodes', 'B', 'compile ms', 'GPU ms', 'GPU Mbind/s', 'upload/dispatch/readback ms', 'floor ms', 'GPU/floor', 'JS ms', 'GPU vs JS', 'ref Mbind/s', 'GPU vs ref', 'JS vs ref', 'max err']
 console.log(`adapter: ${engine.description}`)
 for (const size of SIZES) {
   const g = benchGraph(size)
   const levels = levelize(g)
   const plan = planKernels(levels)
-  let t = performance.now()
+  t = performance.now()
   const kernel = engine.compile(g)
   await kernel.ready
   const compileMs = performance.now() - t
@@ -83,14 +84,41 @@ for (const size of SIZES) {
       String(levels.liveCount), `2^${Math.log2(B)}`, compileMs.toFixed(0), gpuMs.toFixed(1), gpuRate.toFixed(1),
       `${profiled.upload.toFixed(1)}/${profiled.dispatch.toFixed(1)}/${profiled.readback.toFixed(1)}`,
       floorMs.toFixed(1), (gpuMs / floorMs).toFixed(2), jsMs.toFixed(1), `${(jsMs / gpuMs).toFixed(1)}x`,
-      refRate.toFixed(2), `${(gpuRate / refRate).toFixed(0)}x`, err.toExponential(1),
+      refRate.toFixed(2), `${(gpuRate / refRate).toFixed(0)}x`, `${(B / jsMs / 1e3 / refRate).toFixed(1)}x`, err.toExponential(1),
     ])
     console.log(rows[rows.length - 1]!.join('  '))
   }
 }
 engine.destroy()
 
-const table = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+// Tiers: a NEW graph (cold caches) on an engine whose interpreter is already built.
+const tierHeader = ['nodes', 'first result ms (tier)', 'fused compile ms', 'interpreter ms', 'fused ms', 'interp/fused', 'crossover B']
+const tierRows: string[][] = []
+const TIER_B = 1 << 16
+t = performance.now()
+const auto = await createGpuEngine({ tier: 'auto' })
+await auto.interpreter()
+const interpreterBuildMs = performance.now() - t
+for (const size of SIZES) {
+  const g = benchGraph(size, 2)
+  const bindings = inputsFor(g, TIER_B)
+  t = performance.now()
+  const first = await auto.evaluate(g, bindings)
+  const firstMs = performance.now() - t
+  const kernel = auto.compile(g)
+  await kernel.ready
+  const fusedReadyMs = performance.now() - t
+  const interpMs = await timeIt(3, () => kernel.run(bindings, { tier: 'interpreter' }))
+  const fusedMs = await timeIt(3, () => kernel.run(bindings, { tier: 'fused' }))
+  const perBinding = (interpMs - fusedMs) / TIER_B
+  const crossover = perBinding > 0 ? Math.round(fusedReadyMs / perBinding) : Infinity
+  tierRows.push([String(levelize(g).liveCount), `${firstMs.toFixed(0)} (${first.tier})`, fusedReadyMs.toFixed(0), interpMs.toFixed(1), fusedMs.toFixed(1), `${(interpMs / fusedMs).toFixed(0)}x`, crossover.toLocaleString('en-US')])
+  console.log(tierRows[tierRows.length - 1]!.join('  '))
+}
+auto.destroy()
+
+const markdown = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+const table = markdown(header, rows)
 const md = `# wavegrad benchmark results
 
 Produced by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}.
@@ -110,6 +138,19 @@ Produced by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice
 - max err: compareResults(GPU, float64 reference) on min(B, 2^14) bindings (scaled error).
 
 ${table}
+
+- JS vs ref: the compiled JavaScript (also the CPU engine, createEngine's fallback) against the
+  reference engine, both float64.
+
+## Tiers: time to a new graph's first result (B = 2^${Math.log2(TIER_B)})
+
+Engine with \`tier: 'auto'\`; its interpreter (one shader for every graph) took
+${interpreterBuildMs.toFixed(0)} ms to build and warm up, once. Each graph is new (cold caches).
+"first result" runs from the \`evaluate\` call; "fused compile" is when the fused kernel became
+ready, from the same start. "crossover B": the batch size above which waiting for the fused
+compile and running fused beats running the interpreter at once.
+
+${markdown(tierHeader, tierRows)}
 `
 writeFileSync(new URL('./RESULTS.md', import.meta.url), md)
 console.log('\nwrote bench/RESULTS.md')
