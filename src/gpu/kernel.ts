@@ -17,6 +17,13 @@ import { levelize } from '../levelize.js'
 import { COPY_DST, COPY_SRC, STORAGE, UNIFORM } from './buffers.js'
 import type { GpuEngine } from './engine.js'
 
+/**
+ * Largest graph (live nodes) tier 'auto' compiles a fused kernel for. A software adapter's compile
+ * time grows super-linearly (~2.4 s cold at 1,000 nodes, 100+ s at 10,000), while the interpreter
+ * needs no compile at all: beyond this, 'auto' keeps the graph on the interpreter.
+ */
+export const AUTO_FUSE_LIMIT = 4096
+
 /** Which kernel computes a run: see GpuEngineOptions.tier. */
 export type Tier = 'auto' | 'fused' | 'interpreter'
 
@@ -74,7 +81,11 @@ export class Kernel {
   readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
   readonly #build: () => Promise<GPUComputePipeline>
 
-  /** `build` makes the fused pipeline; it runs now unless the engine's tier is 'interpreter'. */
+  /**
+   * `build` makes the fused pipeline. It runs now for tier 'fused', and for 'auto' unless the graph
+   * is larger than AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only
+   * if a run asks for the fused tier.
+   */
   constructor(
     readonly engine: GpuEngine,
     readonly graph: Graph,
@@ -83,7 +94,7 @@ export class Kernel {
     build: () => Promise<GPUComputePipeline>,
   ) {
     this.#build = build
-    if (engine.tier !== 'interpreter') void this.pipeline.catch(() => undefined)
+    if (engine.tier === 'fused' || (engine.tier === 'auto' && this.#autoFuses())) void this.pipeline.catch(() => undefined)
   }
 
   /** The fused pipeline (built on first use where the engine's tier is 'interpreter'). */
@@ -107,8 +118,13 @@ export class Kernel {
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
     const tier = asked ?? this.engine.tier
     if (tier !== 'auto') return tier
+    if (!this.#autoFuses()) return 'interpreter'
     void this.pipeline.catch(() => undefined)
     return this.#fused === 'pending' ? 'interpreter' : 'fused'
+  }
+
+  #autoFuses(): boolean {
+    return this.plan.liveCount <= AUTO_FUSE_LIMIT
   }
 
   /** The tape of this graph on the GPU (built on the first interpreter run). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createGpuEngine, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { AUTO_FUSE_LIMIT, createGpuEngine, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
 import { SMOOTH_COUNT, buildSmoothDag } from '../core/helpers.js'
 import { expectMatchesReference, randomArray, rng } from './setup.js'
@@ -98,6 +98,16 @@ describe("tier 'auto'", () => {
       expectMatchesReference(later, g, bindings, 1e-4)
       // A run may still force a tier.
       expect((await kernel.run(bindings, { tier: 'interpreter' })).tier).toBe('interpreter')
+      // A graph beyond AUTO_FUSE_LIMIT never starts a fused compile under 'auto'.
+      const big = new Graph()
+      let e = big.input('x')
+      for (let i = 0; i < AUTO_FUSE_LIMIT; i++) e = e.mul(0.999).add(0.001)
+      big.output('f', e)
+      const pipelines = auto.stats().pipelines
+      const r1 = await auto.evaluate(big, { x: [0.5, 1] })
+      expect(r1.tier).toBe('interpreter')
+      expectMatchesReference(r1, big, { x: [0.5, 1] }, 1e-4)
+      expect(auto.stats().pipelines).toBe(pipelines)
     } finally {
       auto.destroy()
     }
