@@ -20,7 +20,7 @@ export { WavegradError, ParseError, GraphError, BindingError } from './errors.js
 
 import { fns } from './graph.js'
 /** Free-function forms of every op (at least one argument must be an Expr). */
-export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
+export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, atan, asin, acos, sinh, cosh, exp2, log2, log10, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
 
 export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 export { AUTO_FUSE_LIMIT, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'

@@ -318,6 +318,83 @@ export const OPS = {
     wgslPartials: [([a, b]) => `(${b} / (${a} * ${a} + ${b} * ${b}))`, ([a, b]) => `(-${a} / (${a} * ${a} + ${b} * ${b}))`],
     domain: [[-2, 2], [0.3, 2]],
   },
+  atan: {
+    arity: 1, doc: 'arc tangent',
+    eval: Math.atan,
+    // d/da atan a = 1/(1 + a²)
+    partials: [(a) => 1 / (1 + a * a)],
+    wgsl: ([a]) => `atan(${a})`,
+    wgslPartials: [([a]) => `(1.0 / (1.0 + ${a} * ${a}))`],
+    domain: [[-3, 3]],
+  },
+  asin: {
+    arity: 1, doc: 'arc sine',
+    eval: Math.asin,
+    // d/da asin a = 1/√(1 - a²)
+    partials: [(a) => 1 / Math.sqrt(1 - a * a)],
+    // As atan2: one adapter's asin builtin was off by 4e-4 (WGSL allows it), its atan2 is not.
+    wgsl: ([a]) => `atan2(${a}, sqrt((1.0 - ${a}) * (1.0 + ${a})))`,
+    wgslPartials: [([a]) => `(1.0 / sqrt(1.0 - ${a} * ${a}))`],
+    domain: [[-0.9, 0.9]],
+  },
+  acos: {
+    arity: 1, doc: 'arc cosine',
+    eval: Math.acos,
+    // d/da acos a = -1/√(1 - a²)
+    partials: [(a) => -1 / Math.sqrt(1 - a * a)],
+    // As atan2, for the accuracy reason given at asin.
+    wgsl: ([a]) => `atan2(sqrt((1.0 - ${a}) * (1.0 + ${a})), ${a})`,
+    wgslPartials: [([a]) => `(-1.0 / sqrt(1.0 - ${a} * ${a}))`],
+    domain: [[-0.9, 0.9]],
+  },
+  sinh: {
+    arity: 1, doc: 'hyperbolic sine',
+    eval: Math.sinh,
+    // d/da sinh a = cosh a
+    partials: [(a) => Math.cosh(a)],
+    wgsl: ([a]) => `sinh(${a})`,
+    wgslPartials: [([a]) => `cosh(${a})`],
+    domain: [[-3, 3]],
+  },
+  cosh: {
+    arity: 1, doc: 'hyperbolic cosine',
+    eval: Math.cosh,
+    // d/da cosh a = sinh a
+    partials: [(a) => Math.sinh(a)],
+    wgsl: ([a]) => `cosh(${a})`,
+    wgslPartials: [([a]) => `sinh(${a})`],
+    domain: [[-3, 3]],
+  },
+  exp2: {
+    arity: 1, doc: '2ᵃ',
+    eval: (a) => Math.pow(2, a),
+    // d/da 2ᵃ = 2ᵃ ln 2
+    partials: [(_a, _b, _c, out) => out * Math.LN2],
+    wgsl: ([a]) => `exp2(${a})`,
+    wgslPartials: [(_a, _k, out) => `(${out} * 0.6931471805599453)`],
+    domain: [[-3, 3]],
+  },
+  log2: {
+    arity: 1, doc: 'base-2 logarithm',
+    eval: Math.log2,
+    // d/da log₂ a = 1/(a ln 2)
+    partials: [(a) => 1 / (a * Math.LN2)],
+    // WGSL's log2 is undefined at a <= 0: there wg_log gives -inf / NaN (scaling keeps them).
+    wgsl: ([a]) => `select(log2(${a}), wg_log(${a}), ${a} <= 0.0)`,
+    wgslPartials: [([a]) => `(1.4426950408889634 / ${a})`],
+    helpers: ['wg_log'],
+    domain: [[0.1, 5]],
+  },
+  log10: {
+    arity: 1, doc: 'base-10 logarithm',
+    eval: Math.log10,
+    // d/da log₁₀ a = 1/(a ln 10)
+    partials: [(a) => 1 / (a * Math.LN10)],
+    wgsl: ([a]) => `(wg_log(${a}) * 0.4342944819032518)`,
+    wgslPartials: [([a]) => `(0.4342944819032518 / ${a})`],
+    helpers: ['wg_log'],
+    domain: [[0.1, 5]],
+  },
   erf: {
     arity: 1, doc: 'error function',
     eval: erf64,
