@@ -141,6 +141,14 @@ export class Kernel {
     return this.#tape
   }
 
+  /** Frees this kernel's own GPU memory (the interpreter tape); the kernel must not run again. */
+  destroy(): void {
+    this.#tape?.tape.destroy()
+    this.#tape?.consts.destroy()
+    this.#tape = undefined
+    this.#groups.fill(undefined)
+  }
+
   /** Group 1 of the interpreter for slot k, rebuilt when the slot's register file changed. */
   interpreterGroup(k: number, regs: GPUBuffer): GPUBindGroup {
     const hit = this.#groups[k]
