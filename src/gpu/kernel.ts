@@ -141,7 +141,7 @@ export class Kernel {
     return this.#tape
   }
 
-  /** Frees this kernel's own GPU memory (the interpreter tape); the kernel must not run again. */
+  /** Frees this kernel's own GPU memory (the interpreter tape; a later interpreter run uploads it again). */
   destroy(): void {
     this.#tape?.tape.destroy()
     this.#tape?.consts.destroy()
