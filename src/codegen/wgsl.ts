@@ -111,6 +111,12 @@ function nodeNames(levels: Levels): string[] {
     if (graph.kind(id) === 'const') {
       // Negative literals are parenthesised: `-` followed by `-1.0` would lex as `--`.
       const v = graph.constValue(id)
+      if (!Number.isFinite(Math.fround(v))) {
+        // A float64 constant beyond f32's range is ±inf in f32, which WGSL rejects as a constant:
+        // build it at run time from its bit pattern (params.pad is always 0).
+        names[id] = `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'} | params.pad)`
+        continue
+      }
       names[id] = v < 0 || Object.is(v, -0) ? `(${wgslFloat(v)})` : wgslFloat(v)
       continue
     }

@@ -140,6 +140,14 @@ describe('shapes and semantics', () => {
     expectMatchesReference(gpu, g, { x, y }, 2e-5)
   })
 
+  test('constants beyond float32 range become ±inf or 0 on the GPU, as in the f32 reference', async () => {
+    const g = parse('f = x * 1e40; g = x * -1e39 + 1; h = x * 1e-50 + x')
+    const x = new Float32Array([1, -2, 0.5])
+    const gpu = await engine.evaluate(g, { x })
+    expect(Array.from(gpu.values.f!)).toEqual([Infinity, -Infinity, Infinity])
+    expectMatchesReference(gpu, g, { x }, 1e-6)
+  })
+
   test('bindings may be number[], Float64Array or Float32Array', async () => {
     const g = parse('f = x * y')
     const gpu = await engine.evaluate(g, { x: [1, 2, 3], y: new Float64Array([4, 5, 6]) })
