@@ -41,7 +41,7 @@ export interface OpSpec {
 }
 
 /** WGSL helpers that live in shaders/*.wgsl (one function per file, same name). */
-export type HelperName = 'wg_pow' | 'wg_log' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
+export type HelperName = 'wg_pow' | 'wg_log' | 'wg_sincos' | 'wg_tan' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126
 const SQRT_PI = 1.7724538509055159
@@ -228,8 +228,9 @@ export const OPS = {
     eval: Math.sin,
     // d/da sin a = cos a
     partials: [(a) => Math.cos(a)],
-    wgsl: ([a]) => `sin(${a})`,
-    wgslPartials: [([a]) => `cos(${a})`],
+    wgsl: ([a]) => `wg_sincos(${a}).x`,
+    wgslPartials: [([a]) => `wg_sincos(${a}).y`],
+    helpers: ['wg_sincos'],
     domain: [[-3, 3]],
   },
   cos: {
@@ -237,8 +238,9 @@ export const OPS = {
     eval: Math.cos,
     // d/da cos a = -sin a
     partials: [(a) => -Math.sin(a)],
-    wgsl: ([a]) => `cos(${a})`,
-    wgslPartials: [([a]) => `(-sin(${a}))`],
+    wgsl: ([a]) => `wg_sincos(${a}).y`,
+    wgslPartials: [([a]) => `(-wg_sincos(${a}).x)`],
+    helpers: ['wg_sincos'],
     domain: [[-3, 3]],
   },
   tan: {
@@ -246,8 +248,9 @@ export const OPS = {
     eval: Math.tan,
     // d/da tan a = 1 + tan² a
     partials: [(_a, _b, _c, out) => 1 + out * out],
-    wgsl: ([a]) => `tan(${a})`,
+    wgsl: ([a]) => `wg_tan(${a})`,
     wgslPartials: [(_a, _k, out) => `(1.0 + ${out} * ${out})`],
+    helpers: ['wg_tan', 'wg_sincos'],
     domain: [[-1.2, 1.2]],
   },
   tanh: {

@@ -4,14 +4,13 @@
  * CPU). Every expectation comes from the f32-faithful CPU reference, never from GPU output. No
  * skip: without navigator.gpu or an adapter, every test here fails with the DeviceError.
  *
- * SwiftShader's sin/cos are far looser than lavapipe's: 1.9e-4 absolute error on [-3, 3]
- * (measured; lavapipe 6.7e-8), inside WGSL's bound of 2^-11 ≈ 4.9e-4 on [-π, π]. So sin, cos
- * and tan get their own op tolerance, and the tests aimed at layout and tiling use graphs without
- * trig, where the f32 bounds of the Node suite hold unchanged.
+ * SwiftShader's WGSL sin/cos built-ins are loose (1.9e-4 absolute on [-3, 3], inside WGSL's 2^-11),
+ * which is why wavegrad computes sin/cos/tan itself (shaders/wg_sincos.wgsl): the tolerances here
+ * are the Node suite's.
  */
 import fc from 'fast-check'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
-import { compareResults, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine, type NodeKind, type OpName, type Results } from '../../src/index.js'
+import { compareResults, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine, type OpName, type Results } from '../../src/index.js'
 import { SMOOTH_COUNT, buildSmoothDag } from '../core/helpers.js'
 import { expectMatchesReference, randomArray, rng } from '../gpu/setup.js'
 
@@ -47,9 +46,7 @@ test('Chromium runs the tests on its SwiftShader WebGPU adapter, through navigat
 describe('every op: GPU vs the f32-faithful reference on its domain', () => {
   // Scaled error allowed, as in test/gpu/engine.test.ts: WGSL built-ins are looser than correctly
   // rounded f32 (exp/log/pow go through exp2/log2; erf is a 1.2e-7 fit); 2e-5 is ~170 f32 ulps,
-  // far below any formula bug. SwiftShader meets it for every op but the trig built-ins: its
-  // sin/cos reach a scaled error of 1.9e-4 (tan, their quotient, 6.8e-5), within WGSL's 2^-11.
-  const TOLERANCE: Partial<Record<OpName, number>> = { sin: 5e-4, cos: 5e-4, tan: 5e-4 }
+  // far below any formula bug.
   for (const name of OP_NAMES) {
     test(name, async () => {
       const spec = OPS[name]
@@ -64,7 +61,7 @@ describe('every op: GPU vs the f32-faithful reference on its domain', () => {
       // Ties matter for comparisons and min/max: make every 4th pair equal.
       if (spec.arity === 2) for (let i = 0; i < B; i += 4) bindings.a1![i] = bindings.a0![i]!
       const gpu = await engine.evaluate(g, bindings)
-      opErrors.set(name, expectMatchesReference(gpu, g, bindings, TOLERANCE[name] ?? 2e-5))
+      opErrors.set(name, expectMatchesReference(gpu, g, bindings, 2e-5))
     })
   }
 
@@ -167,14 +164,6 @@ describe('shapes and semantics', () => {
 })
 
 describe('random DAGs (fast-check): GPU values and Jacobians equal the f32-faithful reference', () => {
-  /** The smooth constructions of buildSmoothDag that use no trig op, found by building each once. */
-  const TRIG = new Set<NodeKind>(['sin', 'cos', 'tan'])
-  const trigFree = Array.from({ length: SMOOTH_COUNT }, (_, op) => op).filter((op) => {
-    const g = new Graph()
-    buildSmoothDag(g, ['x', 'y'], [{ op, a: 0, b: 1 }])
-    return Array.from({ length: g.nodeCount }, (_, id) => g.kind(id)).every((k) => !TRIG.has(k))
-  })
-
   const property = (ops: fc.Arbitrary<number>, tol: number) =>
     fc.asyncProperty(
       fc.record({
@@ -201,17 +190,8 @@ describe('random DAGs (fast-check): GPU values and Jacobians equal the f32-faith
       },
     )
 
-  test('without trig: within 1e-4, as in the Node suite', async () => {
-    // Measured over 540 runs of six seeds: 5.3e-5 at worst.
-    expect(trigFree.length).toBeGreaterThan(SMOOTH_COUNT / 2)
-    await fc.assert(property(fc.constantFrom(...trigFree), 1e-4), { numRuns: 40, seed: 20261126 })
-  })
-
-  test('every construction: within 1e-1 (SwiftShader sin/cos errors compound)', async () => {
-    // A sin/cos error of 2e-4 feeds exp, pow and products, and Jacobian sums cancel: measured 3.7e-3
-    // at worst for this seed, up to 6.7e-2 over 100 runs of other seeds. A wrong partial, operand
-    // or row is an O(1) error, still caught.
-    await fc.assert(property(fc.nat(SMOOTH_COUNT - 1), 1e-1), { numRuns: 40, seed: 20261126 })
+  test('within 1e-4, as in the Node suite', async () => {
+    await fc.assert(property(fc.nat(SMOOTH_COUNT - 1), 1e-4), { numRuns: 40, seed: 20261126 })
   })
 })
 

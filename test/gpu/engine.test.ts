@@ -140,6 +140,18 @@ describe('shapes and semantics', () => {
     expectMatchesReference(gpu, g, { x, y }, 2e-5)
   })
 
+  test('sin, cos, tan stay accurate far from 0 (own range reduction, not the loose WGSL built-ins)', async () => {
+    const g = parse('s = sin(x); c = cos(x); t = tan(x / 100)')
+    const x = randomArray(rng(77), 4096, -300, 300)
+    const gpu = await engine.evaluate(g, { x })
+    // Absolute error: a few f32 ulps of a number of size 1 (WGSL itself only promises 2^-11 near 0).
+    const ref = evaluateCpu(g, { x }, { precision: 'f32' })
+    let worst = 0
+    for (const o of ['s', 'c']) for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(gpu.values[o]![i]! - ref.values[o]![i]!))
+    expect(worst).toBeLessThan(2e-6)
+    expectMatchesReference(gpu, g, { x }, 2e-5)
+  })
+
   test('constants beyond float32 range become ±inf or 0 on the GPU, as in the f32 reference', async () => {
     const g = parse('f = x * 1e40; g = x * -1e39 + 1; h = x * 1e-50 + x')
     const x = new Float32Array([1, -2, 0.5])

@@ -1,0 +1,18 @@
+// sin and cos of x, as (sin, cos), accurate to a few f32 ulp for |x| up to ~1e5 on every adapter:
+// WGSL only bounds sin/cos absolutely (2^-11 on [-π, π]) and one software adapter is off by 2e-4.
+// Cody–Waite reduction by π/2 (π/2 split in three parts, the first two exact in f32 products),
+// then the Cephes sinf/cosf minimax polynomials on [-π/4, π/4] and the quadrant's sign/swap.
+fn wg_sincos(x: f32) -> vec2<f32> {
+  let q = round(x * 0.6366197723675814);
+  var r = x - q * 1.5703125;
+  r = r - q * 4.837512969970703125e-4;
+  r = r - q * 7.54978995489188216e-8;
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  let k = i32(q) & 3;
+  if (k == 1) { return vec2<f32>(c, -s); }
+  if (k == 2) { return vec2<f32>(-s, -c); }
+  if (k == 3) { return vec2<f32>(-c, s); }
+  return vec2<f32>(s, c);
+}
