@@ -1,0 +1,553 @@
+/**
+ * npm run bench:peers: the head-to-head race. The same three workloads (F1 seed, F2 Rosenbrock, F3 a
+ * 4-8-8-1 tanh network), value + gradient w.r.t. every input for every binding, read back to JS, by
+ * wavegrad and by the libraries a user would pick instead — TensorFlow.js (webgpu, wasm) and jax-js
+ * (webgpu, wasm) — all in one process, on one Dawn instance and so one adapter. Plain JS (a loop
+ * with hand-derived gradients) and wavegrad's transfer floor (the
+ * same run with no compute dispatch) frame what a software adapter can reach. Every library's
+ * results are checked against the float64 reference (evaluateCpu). Writes bench/PEERS.md.
+ *
+ * Not a test: nothing asserts a time. Env: PEERS_QUICK=1 runs B = 2^14 only with 2 repetitions;
+ * PEERS_SIZES=14,20 picks the batch sizes (log2). Either prints the tables without writing PEERS.md.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { create, globals } from 'webgpu'
+import { compareResults, createGpuEngine, evaluateCpu, parse, type Graph, type Kernel, type Results, type Timings } from '../src/index.js'
+
+type Tf = typeof import('@tensorflow/tfjs')
+type Jax = typeof import('@jax-js/jax')
+type JaxArray = import('@jax-js/jax').Array
+
+const QUICK = process.env.PEERS_QUICK === '1'
+const SIZES = process.env.PEERS_SIZES?.split(',').map((k) => 1 << Number(k))
+const BATCHES = SIZES ?? (QUICK ? [1 << 14] : [1 << 14, 1 << 18, 1 << 20, 1 << 22])
+/** Run with node --expose-gc (npm run bench:peers does): a collection before each timed block. */
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+const REPS = QUICK ? 2 : 5
+/** Results are checked on this many bindings spread evenly over the batch (the f64 reference is slow). */
+const SAMPLE = 1 << 14
+/** A library "agrees with the reference" below this scaled error (compareResults; float32 arithmetic). */
+const TOLERANCE = 1e-3
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+interface Workload {
+  readonly id: 'F1' | 'F2' | 'F3'
+  readonly name: string
+  /** wavegrad program; every library's results are checked against its float64 reference. */
+  readonly source: string
+  readonly ranges: Readonly<Record<string, readonly [number, number]>>
+}
+
+/** F3: 4 -> 8 tanh -> 8 tanh -> 1, row-major weights (w1[i * 8 + j]: input i to unit j). */
+interface Network {
+  readonly w1: number[]
+  readonly b1: number[]
+  readonly w2: number[]
+  readonly b2: number[]
+  readonly w3: number[]
+  readonly b3: number
+}
+
+/** Seeded weights scaled by 1/sqrt(fan-in), rounded to 4 decimals: program text and f32 tensors hold the same numbers. */
+function networkWeights(seed: number): Network {
+  let s = seed >>> 0
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    return s / 4294967296
+  }
+  const draw = (n: number, fanIn: number) => Array.from({ length: n }, () => Math.round(((next() * 2 - 1) / Math.sqrt(fanIn)) * 1e4) / 1e4)
+  return { w1: draw(32, 4), b1: draw(8, 4), w2: draw(64, 8), b2: draw(8, 8), w3: draw(8, 8), b3: draw(1, 8)[0]! }
+}
+
+/** The network as wavegrad text: h1_j = tanh(sum_i w1[i][j]*x_i + b1_j), h2 likewise, y = w3 . h2 + b3. */
+function networkSource(n: Network): string {
+  const affine = (xs: string[], w: number[], width: number, j: number, b: number) => [...xs.map((x, i) => `${w[i * width + j]}*${x}`), String(b)].join(' + ').replace(/\+ -/g, '- ')
+  const xs = ['x0', 'x1', 'x2', 'x3']
+  const h1 = xs.concat(xs).map((_, j) => `h1_${j}`)
+  const h2 = h1.map((_, j) => `h2_${j}`)
+  return [
+    ...h1.map((h, j) => `${h} = tanh(${affine(xs, n.w1, 8, j, n.b1[j]!)})`),
+    ...h2.map((h, j) => `${h} = tanh(${affine(h1, n.w2, 8, j, n.b2[j]!)})`),
+    `y = ${affine(h2, n.w3, 1, 0, n.b3)}`,
+  ].join('\n')
+}
+
+const NET = networkWeights(7)
+const WORKLOADS: readonly Workload[] = [
+  { id: 'F1', name: 'seed', source: 'e = (a*4 + 3)*(a + 2)', ranges: { a: [-5, 5] } },
+  { id: 'F2', name: 'Rosenbrock', source: 'f = (1-x)^2 + 100*(y-x^2)^2', ranges: { x: [-2, 2], y: [-1, 3] } },
+  { id: 'F3', name: 'tanh net 4-8-8-1', source: networkSource(NET), ranges: { x0: [-2, 2], x1: [-2, 2], x2: [-2, 2], x3: [-2, 2] } },
+]
+
+/** n float32 values uniform in [lo, hi), seeded. */
+function uniform(n: number, lo: number, hi: number, seed: number): Float32Array<ArrayBuffer> {
+  let s = Math.imul(seed, 2654435761) >>> 0
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    a[i] = lo + ((hi - lo) * s) / 4294967296
+  }
+  return a
+}
+
+/** One batch in every layout a library takes: wavegrad's columns, and rows [B, inputs] (F3's matrix). */
+interface Batch {
+  readonly size: number
+  readonly columns: Float32Array<ArrayBuffer>[]
+  readonly rows: Float32Array<ArrayBuffer>
+}
+
+/** What a library hands back: the value per binding and the gradient, as columns or as rows [B, inputs]. */
+interface Output {
+  readonly value: ArrayLike<number>
+  readonly grad: { readonly columns: ArrayLike<number>[] } | { readonly rows: ArrayLike<number> }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contenders. prepare() is untimed set-up per workload; run() is timed end to end: from JS typed
+// arrays to JS typed arrays (upload, compute, readback). Inputs arrive in the library's natural
+// layout, prepared before the clock starts (columns for wavegrad, F1/F2; a [B, 4] matrix for F3 in
+// TF.js and jax-js, whose gradient comes back as [B, 4] too).
+
+interface Contender {
+  readonly name: string
+  readonly kind: 'webgpu' | 'wasm' | 'js'
+  prepare(w: Workload, graph: Graph): Promise<void>
+  run(w: Workload, batch: Batch): Promise<Output>
+}
+
+// One Dawn instance for the whole process: TF.js and jax-js find it as navigator.gpu, wavegrad gets
+// the same object. Each library requests its own device from the same adapter. Held in a module
+// constant for the process's lifetime (Dawn footgun: a collected instance crashes the process).
+Object.assign(globalThis, globals)
+const GPU_INSTANCE = create([])
+Object.defineProperty(globalThis, 'navigator', { value: { gpu: GPU_INSTANCE, userAgent: `Node.js ${process.version}` }, configurable: true, writable: true })
+
+const engine = await createGpuEngine({ gpu: GPU_INSTANCE })
+const wavegradKernels = new Map<string, Kernel>()
+
+const wavegrad: Contender = {
+  name: 'wavegrad',
+  kind: 'webgpu',
+  async prepare(w, graph) {
+    if (wavegradKernels.has(w.id)) return
+    const kernel = engine.compile(graph)
+    await kernel.ready
+    wavegradKernels.set(w.id, kernel)
+  },
+  async run(w, batch) {
+    const kernel = wavegradKernels.get(w.id)!
+    const r = await kernel.run(Object.fromEntries(kernel.graph.inputs.map((n, i) => [n, batch.columns[i]!])))
+    const out = kernel.graph.outputs[0]!
+    return { value: r.values[out]!, grad: { columns: kernel.graph.inputs.map((n) => r.jacobian[out]![n]!) } }
+  },
+}
+
+/**
+ * Plain JS: what a user writes by hand — float64 arithmetic, hand-derived gradients, one thread,
+ * results into fresh Float32Arrays like every other library here. F3 is straight-line code with the
+ * weights inlined (forward through both layers, then backpropagation), built once from the weights:
+ * V8 runs that several times faster than loops over weight arrays.
+ */
+type PlainF3 = (cols: readonly Float32Array[], n: number) => Float32Array[]
+function plainF3(net: Network): PlainF3 {
+  const r8 = [0, 1, 2, 3, 4, 5, 6, 7]
+  const r4 = [0, 1, 2, 3]
+  const L = ['const [c0, c1, c2, c3] = cols', 'const v = new Float32Array(n), g0 = new Float32Array(n), g1 = new Float32Array(n), g2 = new Float32Array(n), g3 = new Float32Array(n)', 'for (let i = 0; i < n; i++) {']
+  L.push('const x0 = c0[i], x1 = c1[i], x2 = c2[i], x3 = c3[i]')
+  for (const j of r8) L.push(`const h${j} = Math.tanh(${r4.map((k) => `${net.w1[k * 8 + j]} * x${k}`).join(' + ')} + ${net.b1[j]})`)
+  for (const j of r8) L.push(`const k${j} = Math.tanh(${r8.map((k) => `${net.w2[k * 8 + j]} * h${k}`).join(' + ')} + ${net.b2[j]})`)
+  L.push(`v[i] = ${r8.map((j) => `${net.w3[j]} * k${j}`).join(' + ')} + ${net.b3}`)
+  // e_j = dy/d(pre-activation of k_j), d_j = dy/d(pre-activation of h_j); tanh' = 1 - tanh².
+  for (const j of r8) L.push(`const e${j} = ${net.w3[j]} * (1 - k${j} * k${j})`)
+  for (const j of r8) L.push(`const d${j} = (${r8.map((m) => `${net.w2[j * 8 + m]} * e${m}`).join(' + ')}) * (1 - h${j} * h${j})`)
+  for (const k of r4) L.push(`g${k}[i] = ${r8.map((j) => `${net.w1[k * 8 + j]} * d${j}`).join(' + ')}`)
+  L.push('}', 'return [v, g0, g1, g2, g3]')
+  return new Function('cols', 'n', L.join('\n')) as PlainF3
+}
+const plainNet = plainF3(NET)
+
+const plainJs: Contender = {
+  name: 'plain JS',
+  kind: 'js',
+  async prepare() {},
+  async run(w, batch) {
+    const B = batch.size
+    const value = new Float32Array(B)
+    if (w.id === 'F1') {
+      const [a] = batch.columns as [Float32Array]
+      const da = new Float32Array(B)
+      for (let i = 0; i < B; i++) {
+        const x = a[i]!
+        value[i] = (x * 4 + 3) * (x + 2)
+        da[i] = 8 * x + 11 // d/da (4a + 3)(a + 2) = 4(a + 2) + (4a + 3)
+      }
+      return { value, grad: { columns: [da] } }
+    }
+    if (w.id === 'F2') {
+      const [xs, ys] = batch.columns as [Float32Array, Float32Array]
+      const dx = new Float32Array(B)
+      const dy = new Float32Array(B)
+      for (let i = 0; i < B; i++) {
+        const x = xs[i]!
+        const u = 1 - x
+        const v = ys[i]! - x * x
+        value[i] = u * u + 100 * v * v
+        dx[i] = -2 * u - 400 * x * v // d/dx: -2(1 - x) + 200 (y - x²)(-2x)
+        dy[i] = 200 * v
+      }
+      return { value, grad: { columns: [dx, dy] } }
+    }
+    const [v, ...g] = plainNet(batch.columns, B)
+    return { value: v!, grad: { columns: g } }
+  },
+}
+
+const tf: Tf = await import('@tensorflow/tfjs')
+await import('@tensorflow/tfjs-backend-webgpu')
+const tfWasm = await import('@tensorflow/tfjs-backend-wasm')
+let tfWasmThreads = 0
+
+/** TF.js: tf.valueAndGrads on batched tensors. Rows are independent, so the gradient of sum(f) (dy = ones) is each binding's gradient. */
+function tfContender(backend: 'webgpu' | 'wasm'): Contender {
+  let weights: { w1: import('@tensorflow/tfjs').Tensor; b1: import('@tensorflow/tfjs').Tensor; w2: import('@tensorflow/tfjs').Tensor; b2: import('@tensorflow/tfjs').Tensor; w3: import('@tensorflow/tfjs').Tensor } | undefined
+  type T = import('@tensorflow/tfjs').Tensor
+  const fns: Record<Workload['id'], (...xs: T[]) => T> = {
+    F1: (a) => tf.mul(tf.add(tf.mul(a!, 4), 3), tf.add(a!, 2)),
+    F2: (x, y) => tf.add(tf.square(tf.sub(1, x!)), tf.mul(100, tf.square(tf.sub(y!, tf.square(x!))))),
+    F3: (x) => {
+      const { w1, b1, w2, b2, w3 } = weights!
+      const h1 = tf.tanh(tf.add(tf.matMul(x!, w1), b1))
+      const h2 = tf.tanh(tf.add(tf.matMul(h1, w2), b2))
+      return tf.reshape(tf.add(tf.matMul(h2, w3), NET.b3), [-1])
+    },
+  }
+  return {
+    name: `TF.js ${backend}`,
+    kind: backend,
+    async prepare() {
+      if (!(await tf.setBackend(backend))) throw new Error(`TF.js could not start its ${backend} backend`)
+      await tf.ready()
+      if (backend === 'wasm') tfWasmThreads = tfWasm.getThreadsCount()
+      if (!weights) {
+        weights = {
+          w1: tf.tensor2d(NET.w1, [4, 8]),
+          b1: tf.tensor1d(NET.b1),
+          w2: tf.tensor2d(NET.w2, [8, 8]),
+          b2: tf.tensor1d(NET.b2),
+          w3: tf.tensor2d(NET.w3, [8, 1]),
+        }
+      }
+    },
+    async run(w, batch) {
+      const inputs = w.id === 'F3' ? [tf.tensor2d(batch.rows, [batch.size, 4])] : batch.columns.map((c) => tf.tensor1d(c))
+      const { value, grads } = tf.valueAndGrads(fns[w.id])(inputs)
+      const [v, ...g] = await Promise.all([value.data<'float32'>(), ...grads.map((t) => t.data<'float32'>())])
+      tf.dispose([...inputs, value, ...grads])
+      return { value: v!, grad: w.id === 'F3' ? { rows: g[0]! } : { columns: g } }
+    },
+  }
+}
+
+const jax: Jax = await import('@jax-js/jax')
+const jaxDevices = await jax.init('webgpu', 'wasm')
+
+/** jax-js: jit(vmap(valueAndGrad(f))) with f written for one binding (jax-js moves arrays: `.ref` keeps one). */
+function jaxContender(device: 'webgpu' | 'wasm'): Contender {
+  const np = jax.numpy
+  const compiled = new Map<string, (...xs: JaxArray[]) => [JaxArray, JaxArray | JaxArray[]]>()
+  const build = (id: Workload['id']) => {
+    if (id === 'F1') return jax.jit(jax.vmap(jax.valueAndGrad((a: JaxArray) => a.ref.mul(4).add(3).mul(a.add(2)))))
+    if (id === 'F2') {
+      const rosen = (x: JaxArray, y: JaxArray) => np.square(x.ref.neg().add(1)).add(np.square(y.sub(np.square(x))).mul(100))
+      return jax.jit(jax.vmap(jax.valueAndGrad(rosen, { argnums: [0, 1] })))
+    }
+    const w1 = np.array(new Float32Array(NET.w1), { shape: [4, 8] })
+    const b1 = np.array(new Float32Array(NET.b1))
+    const w2 = np.array(new Float32Array(NET.w2), { shape: [8, 8] })
+    const b2 = np.array(new Float32Array(NET.b2))
+    const w3 = np.array(new Float32Array(NET.w3))
+    const net = (x: JaxArray) => {
+      const h1 = np.tanh(np.dot(x, w1.ref).add(b1.ref))
+      const h2 = np.tanh(np.dot(h1, w2.ref).add(b2.ref))
+      return np.dot(h2, w3.ref).add(NET.b3)
+    }
+    return jax.jit(jax.vmap(jax.valueAndGrad(net)))
+  }
+  return {
+    name: `jax-js ${device}`,
+    kind: device,
+    async prepare(w) {
+      if (!jaxDevices.includes(device)) throw new Error(`jax-js has no ${device} device here (init gave ${jaxDevices.join(', ')})`)
+      jax.defaultDevice(device)
+      if (!compiled.has(w.id)) compiled.set(w.id, build(w.id) as (...xs: JaxArray[]) => [JaxArray, JaxArray | JaxArray[]])
+    },
+    async run(w, batch) {
+      jax.defaultDevice(device)
+      const f = compiled.get(w.id)!
+      const args = w.id === 'F3' ? [np.array(batch.rows, { shape: [batch.size, 4] })] : batch.columns.map((c) => np.array(c))
+      const [value, grad] = f(...args)
+      const grads = Array.isArray(grad) ? grad : [grad]
+      const [v, ...g] = await Promise.all([value.data(), ...grads.map((a) => a.data())])
+      return { value: v!, grad: w.id === 'F3' ? { rows: g[0]! } : { columns: g } }
+    },
+  }
+}
+
+const CONTENDERS: Contender[] = [wavegrad, tfContender('webgpu'), jaxContender('webgpu'), tfContender('wasm'), jaxContender('wasm'), plainJs]
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+/** The output at the sample's bindings, as Results (one output, its gradient row per input). */
+function sampled(graph: Graph, out: Output, idx: Uint32Array): Results<Float64Array> {
+  const o = graph.outputs[0]!
+  const n = graph.inputs.length
+  const pick = (get: (b: number) => number) => Float64Array.from(idx, get)
+  const grad = out.grad
+  const jac = Object.fromEntries(
+    graph.inputs.map((name, i) => [name, 'columns' in grad ? pick((b) => grad.columns[i]![b]!) : pick((b) => grad.rows[b * n + i]!)]),
+  )
+  return { values: { [o]: pick((b) => out.value[b]!) }, jacobian: { [o]: jac }, size: idx.length, backend: '' }
+}
+
+interface Cell {
+  ms?: number
+  firstMs?: number
+  error?: number
+  failed?: string
+}
+
+const cells = new Map<string, Cell>()
+const key = (w: string, b: number, c: string) => `${w}|${b}|${c}`
+const floors = new Map<string, number>()
+const splits = new Map<string, Timings>()
+
+console.log(`adapter: ${engine.description}`)
+console.log(`jax-js devices: ${jaxDevices.join(', ')}`)
+
+for (const w of WORKLOADS) {
+  const graph = parse(w.source)
+  for (const B of BATCHES) {
+    const columns = graph.inputs.map((name, i) => uniform(B, w.ranges[name]![0], w.ranges[name]![1], 101 + i + 10 * Number(w.id[1])))
+    const rows = new Float32Array(B * columns.length)
+    columns.forEach((c, i) => {
+      for (let b = 0; b < B; b++) rows[b * columns.length + i] = c[b]!
+    })
+    const batch: Batch = { size: B, columns, rows }
+    const n = Math.min(B, SAMPLE)
+    const idx = Uint32Array.from({ length: n }, (_, i) => Math.floor((i * B) / n))
+    const reference = evaluateCpu(graph, Object.fromEntries(graph.inputs.map((name, i) => [name, Array.from(idx, (b) => columns[i]![b]!)])))
+
+    for (const c of CONTENDERS) {
+      const cell: Cell = {}
+      cells.set(key(w.id, B, c.name), cell)
+      try {
+        // Each library starts on a collected heap, not on the garbage of the one before.
+        gc()
+        let t = performance.now()
+        await c.prepare(w, graph)
+        let out = await c.run(w, batch)
+        cell.firstMs = performance.now() - t
+        const times: number[] = []
+        for (let r = 0; r < REPS; r++) {
+          t = performance.now()
+          out = await c.run(w, batch)
+          times.push(performance.now() - t)
+        }
+        cell.ms = median(times)
+        cell.error = compareResults(sampled(graph, out, idx), reference).maxError
+      } catch (e) {
+        cell.failed = ((e as Error).message ?? String(e)).split('\n')[0]!.slice(0, 120)
+      }
+      console.log(`${w.id} B=2^${Math.log2(B)} ${c.name.padEnd(14)} ${cell.failed ? `FAILED: ${cell.failed}` : `${cell.ms!.toFixed(1)} ms (first ${cell.firstMs!.toFixed(0)} ms), max error ${cell.error!.toExponential(1)}`}`)
+    }
+
+    // wavegrad's transfer floor (every upload, copy and readback, no compute) and its time split.
+    const kernel = wavegradKernels.get(w.id)
+    if (kernel) {
+      const bindings = Object.fromEntries(graph.inputs.map((name, i) => [name, columns[i]!]))
+      await kernel.run(bindings, { transferOnly: true })
+      const times: number[] = []
+      for (let r = 0; r < REPS; r++) {
+        const t = performance.now()
+        await kernel.run(bindings, { transferOnly: true })
+        times.push(performance.now() - t)
+      }
+      floors.set(`${w.id}|${B}`, median(times))
+      splits.set(`${w.id}|${B}`, (await kernel.run(bindings, { profile: true })).timings!)
+      console.log(`${w.id} B=2^${Math.log2(B)} transfer floor ${median(times).toFixed(1)} ms`)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const pow2 = (b: number) => `2^${Math.log2(b)}`
+const fmtMs = (c: Cell | undefined) => (!c ? '—' : c.failed ? `failed` : c.ms! >= 100 ? c.ms!.toFixed(0) : c.ms!.toFixed(1))
+const md = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+const names = CONTENDERS.map((c) => c.name)
+
+const timeHead = ['workload', 'B', ...names.map((n) => `${n} ms`), 'transfer floor ms', 'wavegrad upload/dispatch/readback ms']
+const timeRows: string[][] = []
+for (const w of WORKLOADS) {
+  for (const B of BATCHES) {
+    const s = splits.get(`${w.id}|${B}`)
+    const floor = floors.get(`${w.id}|${B}`)
+    timeRows.push([
+      `${w.id} ${w.name}`, pow2(B), ...names.map((n) => fmtMs(cells.get(key(w.id, B, n)))),
+      floor === undefined ? '—' : floor.toFixed(1), s ? `${s.upload.toFixed(1)} / ${s.dispatch.toFixed(1)} / ${s.readback.toFixed(1)}` : '—',
+    ])
+  }
+}
+const errHead = ['workload', ...names.map((n) => `${n}`)]
+const errRows = WORKLOADS.map((w) => [
+  `${w.id}`,
+  ...names.map((n) => {
+    const errs = BATCHES.map((B) => cells.get(key(w.id, B, n))).filter((c): c is Cell => !!c && c.error !== undefined)
+    if (!errs.length) return 'failed'
+    const worst = Math.max(...errs.map((c) => c.error!))
+    return `${worst.toExponential(1)}${worst < TOLERANCE ? '' : ' ✗'}`
+  }),
+])
+const firstHead = ['workload', ...names.map((n) => `${n}`)]
+const mid = BATCHES.includes(1 << 20) ? 1 << 20 : BATCHES[BATCHES.length - 1]!
+const cold = BATCHES[0]!
+const firstRows = WORKLOADS.map((w) => [`${w.id} at ${pow2(cold)}`, ...names.map((n) => {
+  const c = cells.get(key(w.id, cold, n))
+  return !c || c.failed ? 'failed' : c.firstMs!.toFixed(0)
+})])
+
+// Acceptance, computed from the numbers above.
+const ms = (w: string, n: string, B = mid) => cells.get(key(w, B, n))?.ms
+const ratio = (w: string, n: string) => {
+  const a = ms(w, n)
+  const b = ms(w, 'wavegrad')
+  return a !== undefined && b !== undefined ? a / b : undefined
+}
+const x = (r: number | undefined) => (r === undefined ? 'n/a' : `${r.toFixed(1)}x`)
+const peersOf = (kind?: string) => CONTENDERS.filter((c) => c.name !== 'wavegrad' && (!kind || c.kind === kind)).map((c) => c.name)
+const fastest = (w: string, kind?: string) => peersOf(kind).filter((n) => ms(w, n) !== undefined).sort((a, b) => ms(w, a)! - ms(w, b)!)[0]
+const verdicts: string[] = []
+{
+  const rTf = ratio('F3', 'TF.js webgpu')
+  const rJax = ratio('F3', 'jax-js webgpu')
+  const best = fastest('F3')
+  verdicts.push(`- F3 at ${pow2(mid)}: wavegrad ${ms('F3', 'wavegrad')?.toFixed(1)} ms; ${x(rTf)} faster than TF.js webgpu, ${x(rJax)} faster than jax-js webgpu (target ≥ 10x: ${rTf !== undefined && rJax !== undefined && rTf >= 10 && rJax >= 10 ? '**met**' : '**missed**'}); fastest peer of any backend: ${best} ${ms('F3', best!)?.toFixed(1)} ms (${x(ratio('F3', best!))}: ${ratio('F3', best!)! > 1 ? '**met**' : '**missed**'}).`)
+  for (const w of ['F1', 'F2']) {
+    const gpuBest = fastest(w, 'webgpu')
+    const any = fastest(w)
+    verdicts.push(`- ${w} at ${pow2(mid)}: wavegrad ${ms(w, 'wavegrad')?.toFixed(1)} ms; fastest WebGPU peer ${gpuBest} ${ms(w, gpuBest!)?.toFixed(1)} ms (${x(ratio(w, gpuBest!))}: ${ratio(w, gpuBest!)! > 1 ? '**met**' : '**missed**'}); fastest of any backend ${any} ${ms(w, any!)?.toFixed(1)} ms (${x(ratio(w, any!))}).`)
+  }
+  const all = WORKLOADS.flatMap((w) => names.flatMap((n) => BATCHES.map((B) => ({ w: w.id, n, B, c: cells.get(key(w.id, B, n))! }))))
+  const agree = all.every(({ c }) => c.failed !== undefined || c.error! < TOLERANCE)
+  const failures = all.filter(({ c }) => c.failed !== undefined).map(({ w, n, B, c }) => `${n} on ${w} at ${pow2(B)} (${c.failed})`)
+  verdicts.push(`- Every result that came back agrees with the float64 reference within ${TOLERANCE} (scaled error): ${agree ? '**yes**' : '**no** (see the error table)'}.`)
+  if (failures.length) verdicts.push(`- Runs that failed: ${failures.join('; ')}.`)
+}
+
+const version = (pkg: string) => (JSON.parse(readFileSync(new URL(pkg === 'wavegrad' ? '../package.json' : `../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version
+const info = engine.device.adapterInfo as GPUAdapterInfo | undefined
+const f1 = (n: string) => ms('F1', n)
+const floor1 = floors.get(`F1|${mid}`)
+const split1 = splits.get(`F1|${mid}`)
+const split3 = splits.get(`F3|${mid}`)
+const report = `# wavegrad vs TensorFlow.js and jax-js (same process, same adapter)
+
+Produced by \`npm run bench:peers\` (bench/peers.ts) on ${new Date().toISOString().slice(0, 10)}.
+
+- Adapter: **${engine.description}**${info ? ` (vendor ${info.vendor || '?'}, architecture ${info.architecture || '?'})` : ''}
+- Host: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}
+- Versions: wavegrad ${version('wavegrad')}, webgpu (Dawn) ${version('webgpu')}, @tensorflow/tfjs ${version('@tensorflow/tfjs')} (tfjs-core ${version('@tensorflow/tfjs-core')}, tfjs-backend-webgpu ${version('@tensorflow/tfjs-backend-webgpu')}, tfjs-backend-wasm ${version('@tensorflow/tfjs-backend-wasm')}, ${tfWasmThreads} wasm thread(s)), @jax-js/jax ${version('@jax-js/jax')}
+- One Dawn instance serves the whole process: \`create([])\` from the \`webgpu\` package, held for the
+  process's lifetime, is \`navigator.gpu\` for TF.js and jax-js and is passed to wavegrad as
+  \`createGpuEngine({ gpu })\`. Each library requests its own device from that one adapter; they
+  never run at the same time.
+
+## What is measured
+
+Workloads (value and gradient w.r.t. every input, for every binding):
+
+- **F1** seed: \`${WORKLOADS[0]!.source}\`, a in [-5, 5]
+- **F2** Rosenbrock: \`${WORKLOADS[1]!.source}\`, x in [-2, 2], y in [-1, 3]
+- **F3** network 4 → 8 tanh → 8 tanh → 1 with fixed seeded weights, inputs in [-2, 2]: TF.js and
+  jax-js compute it as matrix products (\`tanh(x·W1 + b1)\` …); wavegrad gets the same network
+  written out as scalar expressions (${parse(WORKLOADS[2]!.source).nodeCount} graph nodes after hash-consing; forward + reverse sweep
+  in one fused kernel).
+
+Each library uses its documented way to get per-binding value + gradient: TF.js
+\`tf.valueAndGrads(f)\` on batched tensors (rows are independent, so the gradient of sum(f) is each
+row's gradient), jax-js \`jit(vmap(valueAndGrad(f)))\` with f written for one binding, wavegrad
+\`kernel.run(bindings)\`. Plain JS is what a user would write by hand: float64 arithmetic, gradients
+derived by hand, one thread, results into fresh Float32Arrays (as every library returns); for F3
+straight-line code with the weights inlined (forward through both layers, then backpropagation),
+built once from the weights. Its error column checks that hand derivation too.
+
+Timing: end to end from JS typed arrays to JS typed arrays (tensor creation / upload, compute,
+readback of the value and every gradient), median of ${REPS} after one warm-up run at each B (the
+first call of a workload includes each library's compile: wavegrad's \`engine.compile\` + \`ready\`,
+jax-js's jit trace and kernels, TF.js's shaders; jax-js and TF.js also rebuild for each new shape). Inputs are
+handed over in each library's natural layout, prepared before the clock starts: one Float32Array
+per input for wavegrad, plain JS and F1/F2 everywhere; a [B, 4] row-major matrix for F3 in TF.js and
+jax-js (their gradient comes back as [B, 4]). **Transfer floor**: wavegrad's \`kernel.run(b, {
+transferOnly: true })\` — the same uploads, copies and readbacks with no compute dispatch: no
+WebGPU library moves these bytes through the same driver for free. The split column is one extra
+wavegrad run with \`{ profile: true }\` (stages serialized and each awaited, so it is a breakdown, not a
+timing to compare with the median). Node runs with \`--expose-gc\`: the heap is collected before each
+library's block, so no library pays for the previous one's garbage.
+
+Errors: \`compareResults\` (scaled error: |a − r| / (|r| + 1e-2·peak(row) + 1e-6)) against wavegrad's
+float64 reference \`evaluateCpu\`, on ${SAMPLE.toLocaleString('en-US')} bindings spread evenly over each batch (all of them at
+2^14); the table shows the worst over all B. ✗ marks an error above ${TOLERANCE}.
+
+## Median ms, end to end (lower is better)
+
+${md(timeHead, timeRows)}
+
+## Max error vs the float64 reference (worst over all B)
+
+${md(errHead, errRows)}
+
+## First call of each workload (B = ${pow2(cold)}, ms): compile / shader build / jit tracing included
+
+${md(firstHead, firstRows)}
+
+## Acceptance (computed from the tables above)
+
+${verdicts.join('\n')}
+
+## Where the software adapter cannot beat plain JS, and why
+
+The adapter here is Mesa's llvmpipe: "GPU" threads are CPU threads on the same ${cpus().length} cores that run
+JavaScript, and every upload and readback is a memcpy through Dawn's staging buffers plus
+synchronization with the driver's worker threads. For a cheap graph the bytes dominate: F1 at ${pow2(mid)}
+moves ${(((1 + 2) * mid * 4) / 2 ** 20).toFixed(0)} MiB (1 input up, value and gradient down) and the transfer floor alone is
+${floor1?.toFixed(1) ?? 'n/a'} ms, while plain JS computes value and gradient in ${f1('plain JS')?.toFixed(1) ?? 'n/a'} ms from memory it already
+holds${split1 ? ` (wavegrad's own split: upload ${split1.upload.toFixed(1)}, dispatch ${split1.dispatch.toFixed(1)}, readback ${split1.readback.toFixed(1)} ms)` : ''}. Every WebGPU
+library pays that floor (or more), so on this adapter a few flops per binding belong in a CPU loop
+(plain JS, or a wasm kernel like jax-js's), unless the results stay on the GPU (wavegrad's
+\`runToBuffer\` skips the readback, e.g. for a render pass). With
+~10^2 flops per binding (F3) the compute dominates${split3 ? ` (dispatch ${split3.dispatch.toFixed(1)} of ${(split3.upload + split3.dispatch + split3.readback).toFixed(1)} ms serialized)` : ''}, and there one fused
+straight-line kernel per binding — no intermediate tensors written to memory between ops, no
+per-op dispatches, no matrix-product tiling for 4- and 8-wide layers — is what separates wavegrad
+from the tensor libraries on the same adapter. On a real GPU the floor is PCIe bandwidth and the
+compute is far cheaper, so the crossover moves to much smaller graphs.
+`
+
+if (QUICK) {
+  console.log(`\n${md(timeHead, timeRows)}\n\n${md(errHead, errRows)}\n\n${verdicts.join('\n')}`)
+} else {
+  writeFileSync(new URL('./PEERS.md', import.meta.url), report)
+  console.log(`\n${md(timeHead, timeRows)}\n\n${verdicts.join('\n')}\n\nwrote bench/PEERS.md`)
+}
+engine.destroy()
+process.exit(0)
