@@ -3,9 +3,10 @@
  * Out: straight-line float64 code that, per binding, computes every live node and then, per output,
  * the reverse sweep gathering adjoints, writing the same rows as the GPU kernel.
  *
- * Shape: values live in a Float64Array V (slot per node) and adjoints in D; the statements are cut
- * into functions of at most CHUNK statements, because V8 leaves one huge function unoptimized (a
- * 700-node graph as one function ran ~100x slower). Statements call the op table's own
+ * Shape: a small graph is one loop body with every value and adjoint in a local. A big one keeps
+ * values in a Float64Array V (slot per node) and adjoints in D, its statements cut into functions
+ * of at most CHUNK statements, because V8 leaves one huge function unoptimized (a 700-node graph as
+ * one function ran ~100x slower). Statements call the op table's own
  * eval/partials closures (each call site sees one function, so V8 inlines it), so this cannot drift
  * from the CPU reference; it only differs in speed. Used as the benchmark baseline.
  */
@@ -16,7 +17,13 @@ import { rowIndex, type Plan } from '../plan.js'
 /** inputs[k][i] (or inputs[k] itself, a number for every binding) and rows[r][i], i in [start, start + len). */
 export type CompiledJs = (inputs: readonly (ArrayLike<number> | number)[], rows: readonly Float64Array[], start: number, len: number) => void
 
+/** Statements per chunk function where the graph is too big for one body. */
 const CHUNK = 200
+/**
+ * Up to this many statements the loop body is one function with locals (2x faster at ~100 nodes,
+ * 8x at ~10 nodes, than chunks over typed arrays); beyond it V8 stops optimizing the body.
+ */
+const SINGLE_BODY = 1000
 
 /**
  * Compiles a graph to a JS function that fills plan.rows for a range of bindings.
@@ -75,23 +82,38 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     phases.push(lines)
   })
 
-  const chunks: string[] = []
-  for (const lines of phases) {
-    for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
-  }
-  const source = [
+  const loads = graph.inputs.map((input, k) => `V[${slot[graph.inputNode(input)]}] = typeof I${k} === 'number' ? I${k} : +I${k}[i];`)
+  const all = phases.flat()
+  const header = [
     ...fns.map((_, i) => `const F${i} = fns[${i}];`),
-    `const chunks = [${chunks.join(',\n')}];`,
-    `const V = new Float64Array(${Math.max(order.length, 1)});`,
-    `const D = new Float64Array(${Math.max(order.length, 1)});`,
     'return function run(inputs, R, start, len) {',
     ...graph.inputs.map((_, k) => `  const I${k} = inputs[${k}];`),
-    '  for (let i = start, end = start + len; i < end; i++) {',
-    ...graph.inputs.map((input, k) => `    V[${slot[graph.inputNode(input)]}] = typeof I${k} === 'number' ? I${k} : +I${k}[i];`),
-    '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, R, i);',
-    '  }',
-    '}',
-  ].join('\n')
+  ]
+  let source: string
+  if (all.length <= SINGLE_BODY) {
+    // Small graph: one loop body with every value and adjoint in a local (registers, no arrays).
+    const local = (line: string) => line.replace(/\bV\[(\d+)\]/g, 'v$1').replace(/\bD\[(\d+)\]/g, 'd$1')
+    const names = Array.from({ length: Math.max(order.length, 1) }, (_, k) => `v${k}, d${k}`).join(', ')
+    source = [...header, '  for (let i = start, end = start + len; i < end; i++) {', `    let ${names};`, ...[...loads, ...all].map((l) => `    ${local(l)}`), '  }', '}'].join('\n')
+  } else {
+    // Large graph: V8 leaves one huge function unoptimized, so the statements go into functions of
+    // CHUNK statements sharing the values and adjoints through two Float64Arrays.
+    const chunks: string[] = []
+    for (const lines of phases) {
+      for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
+    }
+    source = [
+      `const chunks = [${chunks.join(',\n')}];`,
+      `const V = new Float64Array(${Math.max(order.length, 1)});`,
+      `const D = new Float64Array(${Math.max(order.length, 1)});`,
+      ...header,
+      '  for (let i = start, end = start + len; i < end; i++) {',
+      ...loads.map((l) => `    ${l}`),
+      '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, R, i);',
+      '  }',
+      '}',
+    ].join('\n')
+  }
   return new Function('fns', source)(fns) as CompiledJs
 }
 
