@@ -1,19 +1,7 @@
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/chromium.js'
 
-// Chromium's flags for WebGPU without a GPU: SwiftShader (Vulkan on the CPU) as the adapter, and
-// nothing that reaches the network. Debian's chromium (apt-get install -y chromium); Playwright
-// never downloads a browser here.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-webgpu-adapter=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-]
 
 // Three projects: `unit` needs no GPU; `gpu` runs on a real WebGPU adapter (Dawn in Node);
 // `browser` runs in headless Chromium on its SwiftShader adapter (navigator.gpu). In CI a missing
@@ -55,7 +43,7 @@ export default defineConfig({
             screenshotFailures: false,
             connectTimeout: 120_000,
             instances: [{ browser: 'chromium' }],
-            provider: playwright({ launchOptions: { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS } }),
+            provider: playwright({ launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS } }),
           },
         },
       },

@@ -4,6 +4,7 @@
  * deterministic: the same seed gives the same numbers on every machine. Float32 so that the GPU
  * and the float64 reference see exactly the same inputs.
  */
+import { mulberry32 } from '../util/random.js'
 import { InputError } from './io.js'
 
 /** The default range of a generated input. */
@@ -63,16 +64,4 @@ export function generateInputs(inputs: readonly string[], n: number, ranges: Rea
       return [name, a]
     }),
   )
-}
-
-/** mulberry32: a small, fast 32-bit generator; uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }

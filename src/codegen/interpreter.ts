@@ -27,7 +27,7 @@
 import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
-import { SHADERS } from './shaders.gen.js'
+import { wgslPrelude } from './prelude.js'
 
 export const WORDS_PER_INSTRUCTION = 8
 /** Bytes per tape chunk: the WebGPU default maxUniformBufferBindingSize (and a multiple of 256). */
@@ -150,12 +150,7 @@ export function emitInterpreterWgsl(workgroupSize: number): string {
   })
   return [
     `// wavegrad interpreter: runs any graph's tape (${OP_NAMES.length} ops), one thread per binding`,
-    ...[...helpers].sort().map((h) => SHADERS[h]!.trimEnd()),
-    'struct Params { n: u32, stride: u32, row: u32, pad: u32 }',
-    '@group(0) @binding(0) var<storage, read> inputs: array<f32>;',
-    '@group(0) @binding(1) var<storage, read_write> results: array<f32>;',
-    '@group(0) @binding(2) var<uniform> params: Params;',
-    '@group(0) @binding(3) var<storage, read> steps: array<u32>;',
+    ...wgslPrelude(helpers),
     `@group(1) @binding(0) var<uniform> tape: array<vec4<u32>, ${CHUNK_WORDS / 4}>;`,
     '@group(1) @binding(1) var<storage, read> consts: array<f32>;',
     '@group(1) @binding(2) var<storage, read_write> regs: array<f32>;',

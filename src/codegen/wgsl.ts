@@ -13,7 +13,7 @@
 import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, wgslFloat, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
-import { SHADERS } from './shaders.gen.js'
+import { wgslPrelude } from './prelude.js'
 
 /** An f32 literal as wgslFloat writes it, possibly negative and parenthesised. */
 const LITERAL = /^\(?-?\d+(\.\d*)?(e[+-]?\d+)?\)?$/
@@ -84,12 +84,7 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
 
   return [
     `// wavegrad fused kernel: ${levels.liveCount} nodes, ${levels.depth + 1} wavefronts, ${graph.inputs.length} input(s), ${graph.outputs.length} output(s)`,
-    ...[...helpers].sort().map((h) => SHADERS[h]!.trimEnd()),
-    'struct Params { n: u32, stride: u32, row: u32, pad: u32 }',
-    '@group(0) @binding(0) var<storage, read> inputs: array<f32>;',
-    '@group(0) @binding(1) var<storage, read_write> results: array<f32>;',
-    '@group(0) @binding(2) var<uniform> params: Params;',
-    '@group(0) @binding(3) var<storage, read> steps: array<u32>;',
+    ...wgslPrelude(helpers),
     '',
     `@compute @workgroup_size(${plan.workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',

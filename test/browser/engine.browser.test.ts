@@ -11,8 +11,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
 import { compareResults, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine, type OpName, type Results } from '../../src/index.js'
-import { SMOOTH_COUNT, buildSmoothDag } from '../core/helpers.js'
-import { expectMatchesReference, randomArray, rng } from '../gpu/setup.js'
+import { expectMatchesReference, opCase, randomArray, randomDag, rng } from '../gpu/setup.js'
 
 let engine: GpuEngine
 /** Largest scaled error seen per op, printed at the end (the report's source for tolerances). */
@@ -49,19 +48,8 @@ describe('every op: GPU vs the f32-faithful reference on its domain', () => {
   // far below any formula bug.
   for (const name of OP_NAMES) {
     test(name, async () => {
-      const spec = OPS[name]
-      const g = new Graph()
-      const args = spec.domain.map((_, i) => g.input(`a${i}`))
-      g.output('f', g.apply(name, args))
-      const r = rng(1234 + name.length)
-      const B = 2048
-      const bindings: Record<string, Float32Array> = {}
-      spec.domain.forEach(([lo, hi], i) => (bindings[`a${i}`] = randomArray(r, B, lo, hi)))
-      if (name === 'where') bindings.a0 = bindings.a0!.map((v) => Math.round(v))
-      // Ties matter for comparisons and min/max: make every 4th pair equal.
-      if (spec.arity === 2) for (let i = 0; i < B; i += 4) bindings.a1![i] = bindings.a0![i]!
-      const gpu = await engine.evaluate(g, bindings)
-      opErrors.set(name, expectMatchesReference(gpu, g, bindings, 2e-5))
+      const { graph, bindings } = opCase(name, 2048, 1234 + name.length)
+      opErrors.set(name, expectMatchesReference(await engine.evaluate(graph, bindings), graph, bindings, 2e-5))
     })
   }
 
@@ -164,34 +152,13 @@ describe('shapes and semantics', () => {
 })
 
 describe('random DAGs (fast-check): GPU values and Jacobians equal the f32-faithful reference', () => {
-  const property = (ops: fc.Arbitrary<number>, tol: number) =>
-    fc.asyncProperty(
-      fc.record({
-        inputs: fc.integer({ min: 1, max: 4 }),
-        steps: fc.array(fc.record({ op: ops, a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 40 }),
-        outputs: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
-        size: fc.integer({ min: 1, max: 700 }),
-        seed: fc.nat(),
-      }),
-      async ({ inputs, steps, outputs, size, seed }) => {
-        const g = new Graph()
-        const names = Array.from({ length: inputs }, (_, i) => `x${i}`)
-        const pool = buildSmoothDag(g, names, steps)
-        const used = new Set<number>()
-        outputs.forEach((o, k) => {
-          const e = pool[inputs + (o % (pool.length - inputs))]!.expr
-          if (used.has(e.id)) return
-          used.add(e.id)
-          g.output(`o${k}`, e)
-        })
-        const r = rng(seed)
-        const bindings = Object.fromEntries(names.map((n) => [n, randomArray(r, size, -2, 2)]))
-        expectMatchesReference(await engine.evaluate(g, bindings), g, bindings, tol)
-      },
-    )
-
   test('within 1e-4, as in the Node suite', async () => {
-    await fc.assert(property(fc.nat(SMOOTH_COUNT - 1), 1e-4), { numRuns: 40, seed: 20261126 })
+    await fc.assert(
+      fc.asyncProperty(randomDag, async ({ graph, bindings }) => {
+        expectMatchesReference(await engine.evaluate(graph, bindings), graph, bindings, 1e-4)
+      }),
+      { numRuns: 40, seed: 20261126 },
+    )
   })
 })
 

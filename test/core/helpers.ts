@@ -6,17 +6,8 @@
 import { expect } from 'vitest'
 import type { Expr, Graph } from '../../src/index.js'
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32: a small seeded PRNG in [0, 1) (the library's own, shared with the CLI). */
+export { mulberry32 as rng } from '../../src/util/random.js'
 
 /** Uniform in [lo, hi] from a PRNG. */
 export function uniform(r: () => number, lo: number, hi: number): number {

@@ -16,29 +16,12 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { build } from 'vite'
 import { parse, ParseError } from '../../src/index.js'
+import { CHROMIUM_ARGS, CHROMIUM_CANVAS_ARGS, CHROMIUM_PATH } from '../chromium.js'
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const DEMO = join(ROOT, 'demo')
 const DIST = join(DEMO, 'dist')
 const SHOTS = join(ROOT, 'test-results')
-const CHROMIUM = '/usr/bin/chromium'
-/**
- * The flags of /work/shared/ENVIRONMENT.md plus the last two: without them headless Chromium 156
- * runs compute shaders but loses the device ("A valid external Instance reference no longer
- * exists") at the first present of a WebGPU canvas, and never composites the canvas.
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-webgpu-adapter=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--use-angle=swiftshader',
-  '--use-vulkan=swiftshader',
-]
 /** Software WebGPU compiles and runs 2^20 bindings slowly: allow for it. */
 const TIMEOUT_MS = 180_000
 const CPU_LABEL = 'CPU (float64 reference) — no WebGPU'
@@ -139,7 +122,7 @@ async function main(): Promise<void> {
   await build({ configFile: join(DEMO, 'vite.config.ts'), root: DEMO, logLevel: 'warn' })
   await mkdir(SHOTS, { recursive: true })
   const { server, url } = await serve(DIST)
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...CHROMIUM_CANVAS_ARGS] })
   try {
     const { page, errors } = await open(browser, url)
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createGpuEngine, DeviceError, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine } from '../../src/index.js'
-import { expectMatchesReference, randomArray, rng } from './setup.js'
+import { expectMatchesReference, opCase, randomArray, rng } from './setup.js'
 
 let engine: GpuEngine
 
@@ -20,19 +20,8 @@ describe('every op: GPU vs the f32-faithful reference on its domain', () => {
   // through exp2/log2; erf is a 1.2e-7 fit); 2e-5 is ~170 f32 ulps, far below any formula bug.
   for (const name of OP_NAMES) {
     test(name, async () => {
-      const spec = OPS[name]
-      const g = new Graph()
-      const args = spec.domain.map((_, i) => g.input(`a${i}`))
-      g.output('f', g.apply(name, args))
-      const r = rng(1234 + name.length)
-      const B = 2048
-      const bindings: Record<string, Float32Array> = {}
-      spec.domain.forEach(([lo, hi], i) => (bindings[`a${i}`] = randomArray(r, B, lo, hi)))
-      if (name === 'where') bindings.a0 = bindings.a0!.map((v) => Math.round(v))
-      // Ties matter for comparisons and min/max: make every 4th pair equal.
-      if (spec.arity === 2) for (let i = 0; i < B; i += 4) bindings.a1![i] = bindings.a0![i]!
-      const gpu = await engine.evaluate(g, bindings)
-      expectMatchesReference(gpu, g, bindings, 2e-5)
+      const { graph, bindings } = opCase(name, 2048, 1234 + name.length)
+      expectMatchesReference(await engine.evaluate(graph, bindings), graph, bindings, 2e-5)
     })
   }
 

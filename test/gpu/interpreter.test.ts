@@ -1,9 +1,8 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AUTO_FUSE_LIMIT, createGpuEngine, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { AUTO_FUSE_LIMIT, createGpuEngine, Graph, levelize, OP_NAMES, parse, planKernels, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
-import { SMOOTH_COUNT, buildSmoothDag } from '../core/helpers.js'
-import { expectMatchesReference, randomArray, rng } from './setup.js'
+import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
 let engine: GpuEngine
 beforeAll(async () => {
@@ -15,38 +14,20 @@ afterAll(() => engine?.destroy())
 describe('interpreter tier: one shader runs every graph', () => {
   for (const name of OP_NAMES) {
     test(`op ${name} vs the f32-faithful reference`, async () => {
-      const spec = OPS[name]
-      const g = new Graph()
-      g.output('f', g.apply(name, spec.domain.map((_, i) => g.input(`a${i}`))))
-      const r = rng(4321 + name.length)
-      const bindings: Record<string, Float32Array> = {}
-      spec.domain.forEach(([lo, hi], i) => (bindings[`a${i}`] = randomArray(r, 1024, lo, hi)))
-      if (name === 'where') bindings.a0 = bindings.a0!.map((v) => Math.round(v))
-      if (spec.arity === 2) for (let i = 0; i < 1024; i += 4) bindings.a1![i] = bindings.a0![i]!
-      const gpu = await engine.evaluate(g, bindings)
+      const { graph, bindings } = opCase(name, 1024, 4321 + name.length)
+      const gpu = await engine.evaluate(graph, bindings)
       expect(gpu.tier).toBe('interpreter')
-      expectMatchesReference(gpu, g, bindings, 2e-5)
+      expectMatchesReference(gpu, graph, bindings, 2e-5)
     })
   }
 
   test('random DAGs (fast-check), several outputs, odd batch sizes', async () => {
     await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.record({ op: fc.nat(SMOOTH_COUNT - 1), a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 40 }),
-        fc.integer({ min: 1, max: 700 }),
-        fc.nat(),
-        async (steps, size, seed) => {
-          const g = new Graph()
-          const pool = buildSmoothDag(g, ['x0', 'x1', 'x2'], steps)
-          g.output('o0', pool[pool.length - 1]!.expr)
-          if (pool.length > 4 && pool[3]!.expr.id !== pool[pool.length - 1]!.expr.id) g.output('o1', pool[3]!.expr)
-          const r = rng(seed)
-          const bindings = { x0: randomArray(r, size, -2, 2), x1: randomArray(r, size, -2, 2), x2: randomArray(r, size, -2, 2) }
-          const gpu = await engine.evaluate(g, bindings)
-          expect(gpu.tier).toBe('interpreter')
-          expectMatchesReference(gpu, g, bindings, 1e-4)
-        },
-      ),
+      fc.asyncProperty(randomDag, async ({ graph, bindings }) => {
+        const gpu = await engine.evaluate(graph, bindings)
+        expect(gpu.tier).toBe('interpreter')
+        expectMatchesReference(gpu, graph, bindings, 1e-4)
+      }),
       { numRuns: 25, seed: 11 },
     )
   })
