@@ -20,12 +20,12 @@ function gpuArray(values: Float32Array<ArrayBuffer>, usage = STORAGE | COPY_SRC 
 }
 
 /** Reads a resident result back by hand (a plain copy + map), into the shape of run()'s results. */
-async function readResident(res: GpuResidentResults) {
+async function readResident(res: GpuResidentResults, device = engine.device) {
   const bytes = res.rows.length * res.size * 4
-  const staging = engine.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST })
-  const enc = engine.device.createCommandEncoder()
+  const staging = device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST })
+  const enc = device.createCommandEncoder()
   enc.copyBufferToBuffer(res.buffer, 0, staging, 0, bytes)
-  engine.device.queue.submit([enc.finish()])
+  device.queue.submit([enc.finish()])
   await staging.mapAsync(1)
   const all = new Float32Array(staging.getMappedRange().slice(0))
   staging.unmap()
@@ -132,16 +132,7 @@ describe('GPU-resident inputs and outputs', () => {
       const xb = small.device.createBuffer({ size: B * 4, usage: STORAGE | COPY_SRC | COPY_DST })
       small.device.queue.writeBuffer(xb, 0, x)
       const res = await small.compile(g).runToBuffer({ x: { buffer: xb, length: B }, y, a: 100 })
-      const bytes = res.rows.length * B * 4
-      const staging = small.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST })
-      const enc = small.device.createCommandEncoder()
-      enc.copyBufferToBuffer(res.buffer, 0, staging, 0, bytes)
-      small.device.queue.submit([enc.finish()])
-      await staging.mapAsync(1)
-      const all = new Float32Array(staging.getMappedRange().slice(0))
-      const ref = evaluateCpu(g, { x, y, a: 100 }, { precision: 'f32' })
-      const row = (input?: string) => all.subarray(res.offset('f', input) / 4, res.offset('f', input) / 4 + B)
-      const c = compareResults({ values: { f: row() }, jacobian: { f: { x: row('x'), y: row('y'), a: row('a') } }, size: B, backend: '' }, ref)
+      const c = compareResults(await readResident(res, small.device), evaluateCpu(g, { x, y, a: 100 }, { precision: 'f32' }))
       expect(c.maxError, c.where).toBeLessThan(1e-4)
     } finally {
       small.destroy()
