@@ -31,18 +31,36 @@ export interface BackwardOptions {
 export class Value {
   /** d(root)/d(this) from the last backward() that reached this Value; 0 before that. */
   grad = 0
-  readonly #op: OpName | undefined
-  readonly #args: readonly (Value | number)[]
+  #op: OpName | undefined
+  #args: readonly (Value | number)[] = []
 
-  /** A leaf Value. `op` and `args` are set by the op methods, not by callers. */
-  constructor(
-    readonly data: number,
-    op?: OpName,
-    args: readonly (Value | number)[] = [],
-  ) {
+  /** A leaf Value (the op methods make the others). */
+  constructor(readonly data: number) {
     if (typeof data !== 'number') throw new GraphError(`Value expects a number, got ${describe(data)}`)
-    this.#op = op
-    this.#args = args
+  }
+
+  static {
+    // One method per op of the table; inside the class so that it can record how a Value was made.
+    for (const name of OP_NAMES) {
+      const spec = OPS[name]
+      Object.defineProperty(Value.prototype, name, {
+        value: function (this: Value, ...rest: (Value | number)[]) {
+          const args = [this, ...rest]
+          if (args.length !== spec.arity) throw new GraphError(`${name} takes ${spec.arity} argument(s), got ${args.length}`)
+          const nums = args.map((a) => {
+            if (a instanceof Value) return a.data
+            if (typeof a === 'number') return a
+            throw new GraphError(`${name}: expected a Value or a number, got ${describe(a)}`)
+          })
+          const v = new Value(spec.eval(nums[0]!, nums[1] ?? NaN, nums[2] ?? NaN))
+          v.#op = name
+          v.#args = args
+          return v
+        },
+        writable: true,
+        configurable: true,
+      })
+    }
   }
 
   /** The op that produced this Value, or undefined for a leaf. */
@@ -92,24 +110,6 @@ export class Value {
   }
 }
 export interface Value extends OpMethods<Value, Value | number> {}
-
-for (const name of OP_NAMES) {
-  const spec = OPS[name]
-  Object.defineProperty(Value.prototype, name, {
-    value: function (this: Value, ...rest: (Value | number)[]) {
-      const args = [this, ...rest]
-      if (args.length !== spec.arity) throw new GraphError(`${name} takes ${spec.arity} argument(s), got ${args.length}`)
-      const nums = args.map((a) => {
-        if (a instanceof Value) return a.data
-        if (typeof a === 'number') return a
-        throw new GraphError(`${name}: expected a Value or a number, got ${describe(a)}`)
-      })
-      return new Value(spec.eval(nums[0]!, nums[1] ?? NaN, nums[2] ?? NaN), name, args)
-    },
-    writable: true,
-    configurable: true,
-  })
-}
 
 /** Values reachable from `root`, every one after all Values it was computed from (iterative DFS). */
 function topologicalOrder(root: Value): Value[] {
