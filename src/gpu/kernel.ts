@@ -33,6 +33,12 @@ export interface RunOptions {
   /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
   readonly profile?: boolean
   /**
+   * Write into these arrays instead of allocating new ones (a render or optimisation loop then
+   * allocates nothing per run): the shape of a result, every array at least B long. The returned
+   * result holds exactly these arrays (views of length B when they are longer).
+   */
+  readonly into?: { readonly values: Readonly<Record<string, Float32Array>>; readonly jacobian: Readonly<Record<string, Readonly<Record<string, Float32Array>>>> }
+  /**
    * Benchmarks only: do every upload, copy and readback of the run but skip the compute dispatch,
    * to measure the transfer floor of the same bytes. The numbers returned are meaningless.
    */
@@ -168,7 +174,7 @@ export class Kernel {
   async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
     const checked = this.#check(bindings)
     const { plan } = this
-    const rows = plan.rows.map(() => new Float32Array(checked.size))
+    const rows = plan.rows.map((row) => (options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
     const tier = this.#tier(options.tier)
     const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows }, options, tier))
     const values: Record<string, Float32Array> = {}
@@ -236,4 +242,13 @@ export class Kernel {
     }
     return checkBindings(this.graph, bindings, true)
   }
+}
+
+/** The caller's array for one row of `into`, checked, as a view of exactly `size` elements. */
+function intoRow(into: NonNullable<RunOptions['into']>, row: Row, size: number): Float32Array {
+  const a = row.kind === 'value' ? into.values?.[row.output] : into.jacobian?.[row.output]?.[row.input!]
+  const what = row.kind === 'value' ? `into.values.${row.output}` : `into.jacobian.${row.output}.${row.input}`
+  if (!(a instanceof Float32Array)) throw new BindingError(`${what} must be a Float32Array (of at least ${size} elements)`)
+  if (a.length < size) throw new BindingError(`${what} has ${a.length} elements; the batch needs ${size}`)
+  return a.length === size ? a : a.subarray(0, size)
 }

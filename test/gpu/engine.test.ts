@@ -194,6 +194,27 @@ describe('kernels, caching and resources', () => {
     expect(heap1 - heap0).toBeLessThan(24 * 1024 * 1024)
   })
 
+  test("run(b, { into }) fills the caller's arrays (no allocation per run) with the same numbers", async () => {
+    const g = parse('f = x*y + sin(x); h = y^2')
+    const kernel = engine.compile(g)
+    const r = rng(9)
+    const B = 3000
+    const bindings = { x: randomArray(r, B, -2, 2), y: randomArray(r, B, -2, 2) }
+    const fresh = await kernel.run(bindings)
+    const into = {
+      values: { f: new Float32Array(B), h: new Float32Array(B + 10) },
+      jacobian: { f: { x: new Float32Array(B), y: new Float32Array(B) }, h: { x: new Float32Array(B), y: new Float32Array(B) } },
+    }
+    const got = await kernel.run(bindings, { into })
+    expect(got.values.f).toBe(into.values.f)
+    expect(got.jacobian.h!.y).toBe(into.jacobian.h.y)
+    expect(got.values.h!.length).toBe(B)
+    expect(Array.from(got.values.h!)).toEqual(Array.from(fresh.values.h!))
+    expect(Array.from(into.jacobian.f.x)).toEqual(Array.from(fresh.jacobian.f!.x!))
+    const short = { ...into, values: { ...into.values, f: new Float32Array(B - 1) } }
+    await expect(kernel.run(bindings, { into: short })).rejects.toThrow(/into.values.f has 2999 elements/)
+  })
+
   test('concurrent evaluations on one engine are all correct', async () => {
     const graphs = [parse('f = x*y'), parse('f = sin(x) + y^2'), parse('f = max(x, y) * 3')]
     const jobs = Array.from({ length: 24 }, (_, i) => {
