@@ -4,6 +4,8 @@
 fn wg_log1p(a: f32) -> f32 {
   let u = 1.0 + a;
   if (u == 1.0) { return a; }
-  if (u - u != 0.0) { return u; }  // u is ±inf or NaN
+  // u is ±inf or NaN (tested on the bits: a compiler may fold u - u != 0.0 away): +inf stays, the
+  // rest is NaN, as wg_log gives.
+  if ((bitcast<u32>(u) & 0x7f800000u) == 0x7f800000u) { return wg_log(u); }
   return wg_log(u) * (a / (u - 1.0));
 }

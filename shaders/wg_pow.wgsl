@@ -6,6 +6,7 @@ fn wg_pow(a: f32, b: f32) -> f32 {
   var inf_bits = 0x7f800000u;
   var nan_bits = 0x7fc00000u;
   if (b == 0.0) { return 1.0; }
+  if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) { return b; }  // b is NaN
   if (a == 0.0) { return select(0.0, bitcast<f32>(inf_bits), b < 0.0); }
   let r = exp2(b * log2(abs(a)));
   if (a > 0.0) { return r; }

@@ -9,6 +9,7 @@
  * is fine. Results are cached per graph version.
  */
 import type { Graph } from './graph.js'
+import { isZeroPartial, type OpName } from './ops.js'
 
 export interface Levels {
   readonly graph: Graph
@@ -139,7 +140,8 @@ export interface AdjointStep {
 /**
  * The reverse sweep of one output as data: the nodes of its gradient cone in reverse wavefront
  * order, each with the consumers its adjoint gathers from (adj(n) = [n = output] + Σ adj(user) ·
- * ∂user/∂n). Every engine and emitter walks this same schedule.
+ * ∂user/∂n), leaving out partials that are zero by definition (isZeroPartial). Every engine and
+ * emitter walks this same schedule.
  */
 export function adjointSchedule(levels: Levels, output: number): AdjointStep[] {
   const { order, consumerStart, consumers, consumerSlot } = levels
@@ -150,7 +152,8 @@ export function adjointSchedule(levels: Levels, output: number): AdjointStep[] {
     if (!cone[node]) continue
     const users: { user: number; slot: number }[] = []
     for (let e = consumerStart[node]!; e < consumerStart[node + 1]!; e++) {
-      if (cone[consumers[e]!]) users.push({ user: consumers[e]!, slot: consumerSlot[e]! })
+      const user = consumers[e]!
+      if (cone[user] && !isZeroPartial(levels.graph.kind(user) as OpName, consumerSlot[e]!)) users.push({ user, slot: consumerSlot[e]! })
     }
     steps.push({ node, seed: node === output, users })
   }

@@ -41,7 +41,7 @@ export interface OpSpec {
 }
 
 /** WGSL helpers that live in shaders/*.wgsl (one function per file, same name). */
-export type HelperName = 'wg_pow' | 'wg_log' | 'wg_sincos' | 'wg_tan' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
+export type HelperName = 'wg_pow' | 'wg_log' | 'wg_atan2' | 'wg_sincos' | 'wg_tan' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126
 const SQRT_PI = 1.7724538509055159
@@ -81,9 +81,13 @@ export function erf64(x: number): number {
   return Math.sign(x) * TWO_OVER_SQRT_PI * Math.exp(-x2) * sum
 }
 
-/** f32 literal for a JS number (finite; the graph never holds a non-finite constant). */
+/**
+ * f32 literal for a JS number. A finite float64 beyond f32's range is ±inf in f32, which WGSL
+ * rejects as a constant: it is built at run time from its bit pattern (params.pad is always 0).
+ */
 export function wgslFloat(v: number): string {
   if (Object.is(v, -0)) return '-0.0'
+  if (!Number.isFinite(Math.fround(v))) return `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'} | params.pad)`
   const s = String(Math.fround(v))
   const t = /[.eE]/.test(s) ? s : `${s}.0`
   // WGSL wants an explicit mantissa digit before an exponent: 1e-7 -> 1.0e-7.
@@ -111,6 +115,11 @@ const ONE: PartialFn = () => 1
 const W0: WgslFn = () => '0.0'
 const W1: WgslFn = () => '1.0'
 
+/** WGSL test `x ≠ 0` that holds for NaN too (on the bits, immune to no-NaN assumptions). */
+function nonZero(x: string): string {
+  return `((bitcast<u32>(${x}) & 0x7fffffffu) != 0u)`
+}
+
 /**
  * A comparison op: 1 where it holds, else 0; its derivative is 0 everywhere. The literal arity 2 in
  * the return type is what makes `x.lt(y)` and `lt(x, y)` type-check.
@@ -122,7 +131,8 @@ function comparison(symbol: string, test: (a: number, b: number) => boolean, doc
     symbol,
     eval: (a, b) => (test(a, b) ? 1 : 0),
     partials: [ZERO, ZERO],
-    wgsl: ([a, b]) => `select(0.0, 1.0, ${a} ${symbol} ${b})`,
+    // != as "not ==": a software adapter compiled `NaN != x` to false (IEEE says true).
+    wgsl: ([a, b]) => (symbol === '!=' ? `select(1.0, 0.0, ${a} == ${b})` : `select(0.0, 1.0, ${a} ${symbol} ${b})`),
     wgslPartials: [W0, W0],
     domain: [[-2, 2], [-2, 2]],
   }
@@ -317,8 +327,9 @@ export const OPS = {
     eval: Math.atan2,
     // ∂atan2(a,b)/∂a = b/(a²+b²), ∂atan2(a,b)/∂b = -a/(a²+b²)
     partials: [(a, b) => b / (a * a + b * b), (a, b) => -a / (a * a + b * b)],
-    wgsl: ([a, b]) => `atan2(${a}, ${b})`,
+    wgsl: ([a, b]) => `wg_atan2(${a}, ${b})`,
     wgslPartials: [([a, b]) => `(${b} / (${a} * ${a} + ${b} * ${b}))`, ([a, b]) => `(-${a} / (${a} * ${a} + ${b} * ${b}))`],
+    helpers: ['wg_atan2'],
     domain: [[-2, 2], [0.3, 2]],
   },
   atan: {
@@ -433,8 +444,10 @@ export const OPS = {
     eval: (c, a, b) => (c !== 0 ? a : b),
     // ∂/∂cond = 0; ∂/∂a = [cond ≠ 0]; ∂/∂b = [cond = 0]
     partials: [ZERO, (c) => (c !== 0 ? 1 : 0), (c) => (c !== 0 ? 0 : 1)],
-    wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0.0)`,
-    wgslPartials: [W0, ([c]) => `select(0.0, 1.0, ${c} != 0.0)`, ([c]) => `select(1.0, 0.0, ${c} != 0.0)`],
+    // cond ≠ 0 tested on the bits (any non-zero pattern, NaN included, is true, as in JS): a
+    // software adapter compiled `NaN != 0.0` to false.
+    wgsl: ([c, a, b]) => `select(${b}, ${a}, ${nonZero(c!)})`,
+    wgslPartials: [W0, ([c]) => `select(0.0, 1.0, ${nonZero(c!)})`, ([c]) => `select(1.0, 0.0, ${nonZero(c!)})`],
     domain: [[0, 1], [-2, 2], [-2, 2]],
   },
   lt: comparison('<', (a, b) => a < b, 'a < b as 1 or 0'),
@@ -454,6 +467,14 @@ export const OP_NAMES = Object.keys(OPS) as OpName[]
 /** The table entry of an op name, typed as the general OpSpec. */
 export function opSpec(name: OpName): OpSpec {
   return OPS[name]
+}
+
+/**
+ * True where ∂op/∂arg_slot is zero by the op's definition (comparisons, where's condition): every
+ * engine leaves such a term out, so an infinite adjoint meets no 0 · ∞ there.
+ */
+export function isZeroPartial(op: OpName, slot: number): boolean {
+  return OPS[op].wgslPartials[slot]!(['a', 'b', 'c'], [], 'o') === '0.0'
 }
 
 /** True if `name` is an op of the table (guards parser and deserialisation input). */

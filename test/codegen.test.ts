@@ -78,8 +78,8 @@ describe('WGSL codegen (pinned)', () => {
         let t2 = wg_sincos(v_x).x;
         // s: value, then reverse sweep
         results[0u * s + b] = t2;
-        let d0_t2 = 1.0;
-        let d0_x = select(d0_t2 * wg_sincos(v_x).y, 0.0, d0_t2 == 0.0);
+        let d0t2 = 1.0;
+        let d0_x = select(d0t2 * wg_sincos(v_x).y, 0.0, d0t2 == 0.0);
         results[1u * s + b] = d0_x;
         results[2u * s + b] = 0.0;
         // k: value, then reverse sweep
@@ -118,7 +118,7 @@ describe('WGSL codegen (pinned)', () => {
 
   test('shaders.gen.ts is in sync with shaders/*.wgsl', () => {
     execFileSync(process.execPath, ['scripts/gen-shaders.mjs', '--check'])
-    expect(Object.keys(SHADERS).sort()).toEqual(['wg_erf', 'wg_expm1', 'wg_log', 'wg_log1p', 'wg_max', 'wg_min', 'wg_pow', 'wg_sigmoid', 'wg_sincos', 'wg_tan', 'wg_tanh'])
+    expect(Object.keys(SHADERS).sort()).toEqual(['wg_atan2', 'wg_erf', 'wg_expm1', 'wg_log', 'wg_log1p', 'wg_max', 'wg_min', 'wg_pow', 'wg_sigmoid', 'wg_sincos', 'wg_tan', 'wg_tanh'])
   })
 })
 

@@ -91,7 +91,7 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
     emit(STORE, reg[out]!, rowIndex(plan, k))
     const has = new Uint8Array(graph.nodeCount)
     for (const { node, seed, users } of adjointSchedule(levels, out)) {
-      const terms = users.filter(({ user, slot }) => has[user] && !zeroPartial(graph.kind(user) as OpName, slot))
+      const terms = users.filter(({ user }) => has[user])
       if (!seed && terms.length === 0) continue
       has[node] = 1
       emit(CONST, live + reg[node]!, seed ? 1 : 0)
@@ -115,11 +115,6 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
     packed.set(part, c * CHUNK_WORDS + 4)
   }
   return { words: packed, chunks, consts: Float32Array.from(consts), registers: 2 * Math.max(live, 1), instructions }
-}
-
-/** A partial that is the literal 0 everywhere (comparisons, where's condition) never needs a term. */
-function zeroPartial(op: OpName, slot: number): boolean {
-  return OPS[op].wgslPartials[slot]!(OPERANDS, [], 'vo') === '0.0'
 }
 
 /**

@@ -63,12 +63,20 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
         const g = adj[user]
         if (g === undefined) continue
         const p = specOf(user).wgslPartials[slot]!(argsOf(user), graph.args(user).map(constOf), names[user]!)
-        if (p === '0.0') continue
-        // A finite literal partial cannot turn a zero adjoint into NaN, so it needs no guard.
-        terms.push(p === '1.0' ? g : p === '-1.0' ? `(-${g})` : LITERAL.test(p) ? `${g} * ${p}` : `select(${g} * ${p}, 0.0, ${g} == 0.0)`)
+        // A finite literal partial cannot turn a zero adjoint into NaN, so it needs no guard. A zero
+        // literal (a constant operand) is read at run time (params.pad is 0): a compiler folds
+        // g * 0.0 to 0, but an infinite adjoint must give NaN there, as in every engine.
+        terms.push(
+          p === '1.0' ? g
+          : p === '-1.0' ? `(-${g})`
+          : p === '0.0' || p === '-0.0' || p === '(-0.0)' ? `${g} * bitcast<f32>(params.pad)`
+          : LITERAL.test(p) ? `${g} * ${p}`
+          : `select(${g} * ${p}, 0.0, ${g} == 0.0)`,
+        )
       }
       if (terms.length === 0) continue
-      const name = `d${k}_${names[node]!.replace(/^v_/, '')}`
+      // d<k>_<source name> for named nodes, d<k>t<id> for the rest: never the same name twice.
+      const name = names[node]!.startsWith('v_') ? `d${k}_${names[node]!.slice(2)}` : `d${k}${names[node]}`
       adj[node] = name
       if (terms.length <= TERMS_PER_EXPRESSION) {
         line(`let ${name} = ${terms.join(' + ')};`)
@@ -106,12 +114,6 @@ function nodeNames(levels: Levels): string[] {
     if (graph.kind(id) === 'const') {
       // Negative literals are parenthesised: `-` followed by `-1.0` would lex as `--`.
       const v = graph.constValue(id)
-      if (!Number.isFinite(Math.fround(v))) {
-        // A float64 constant beyond f32's range is ±inf in f32, which WGSL rejects as a constant:
-        // build it at run time from its bit pattern (params.pad is always 0).
-        names[id] = `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'} | params.pad)`
-        continue
-      }
       names[id] = v < 0 || Object.is(v, -0) ? `(${wgslFloat(v)})` : wgslFloat(v)
       continue
     }

@@ -78,6 +78,9 @@ export class GpuEngine {
   readonly #pipelines = new Map<string, Promise<GPUComputePipeline>>()
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
   readonly #uncaptured: string[] = []
+  readonly #onError = (e: Event) => {
+    this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
+  }
   #scratch = new Float32Array(0)
   #queue: Promise<unknown> = Promise.resolve()
   #lost: DeviceError | undefined
@@ -91,9 +94,7 @@ export class GpuEngine {
     this.#maxTile = Math.max(1, Math.floor(options.maxTileSize ?? DEFAULT_TILE))
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
     this.#debug = options.debug ?? env?.WAVEGRAD_DEBUG === '1'
-    this.device.addEventListener('uncapturederror', (e) => {
-      this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
-    })
+    this.device.addEventListener('uncapturederror', this.#onError)
     void this.device.lost.then((info) => {
       if (!this.#destroyed) this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}`)
     })
@@ -160,7 +161,7 @@ export class GpuEngine {
       }
       return pipeline
     }
-    return new Kernel(this, graph, plan, wgsl, build)
+    return new Kernel(this, graph, levels, plan, wgsl, build)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
@@ -177,6 +178,7 @@ export class GpuEngine {
   destroy(): void {
     if (this.#destroyed) return
     this.#destroyed = true
+    this.device.removeEventListener('uncapturederror', this.#onError)
     this.#slots.destroy()
     if (this.#owned) this.device.destroy()
     void this.#keepAlive
@@ -201,21 +203,49 @@ export class GpuEngine {
     const profile = options.profile ?? false
     const compute = !options.transferOnly
     const pipeline = await (tier === 'fused' ? kernel.pipeline : this.interpreter())
-    const { plan } = kernel
-    const device = this.device
-    const limits = device.limits
     if (size === 0) return undefined
     const t0 = performance.now()
     const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
     const tape = tier === 'interpreter' ? kernel.tapeBuffers() : undefined
-    const tile = tileSize(plan, limits, size, this.#maxTile, tape?.registers ?? 0)
-    const nIn = plan.inputs.length
-    const rowCount = plan.rows.length
-    const outBytes = rowCount * tile * 4
+    const tile = tileSize(kernel.plan, this.device.limits, size, this.#maxTile, tape?.registers ?? 0)
     if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
     const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
     const pending: (Promise<void> | undefined)[] = [undefined, undefined]
 
+    try {
+      await this.#tiles(kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps)
+    } catch (e) {
+      // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
+      await Promise.allSettled(pending)
+      throw e
+    }
+    await Promise.all(pending)
+    this.#throwIfBroken()
+    timings.total = performance.now() - t0
+    return profile ? timings : undefined
+  }
+
+  /** The tile loop of execute(). */
+  async #tiles(
+    kernel: Kernel,
+    pipeline: GPUComputePipeline,
+    sources: readonly BindingSource[],
+    size: number,
+    tile: number,
+    sink: Sink,
+    profile: boolean,
+    compute: boolean,
+    timings: Timings,
+    pending: (Promise<void> | undefined)[],
+    tape: { registers: number; chunks: number } | undefined,
+    steps: Uint32Array<ArrayBuffer>,
+  ): Promise<void> {
+    const { plan } = kernel
+    const device = this.device
+    const limits = device.limits
+    const nIn = plan.inputs.length
+    const rowCount = plan.rows.length
+    const outBytes = rowCount * tile * 4
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
       const k = t % 2
@@ -280,10 +310,6 @@ export class GpuEngine {
       }
       timings.tiles++
     }
-    await Promise.all(pending)
-    this.#throwIfBroken()
-    timings.total = performance.now() - t0
-    return profile ? timings : undefined
   }
 
   #kernelFor(graph: Graph): Kernel {
@@ -331,7 +357,9 @@ export class GpuEngine {
     }, 'warm-up dispatch failed')
     await warmed
     await device.queue.onSubmittedWorkDone()
-    this.#throwIfBroken()
+    // Only this pipeline's own errors (the scopes above) fail its build: an uncaptured error from
+    // other work on the device fails the run it belongs to, not every later compile of this graph.
+    if (this.#lost) throw this.#lost
     return pipeline
   }
 

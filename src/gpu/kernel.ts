@@ -13,9 +13,10 @@ import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { rowIndex, type Plan, type Row } from '../plan.js'
 import type { Results } from '../reference.js'
-import { levelize } from '../levelize.js'
+import type { Levels } from '../levelize.js'
 import { COPY_DST, COPY_SRC, STORAGE, UNIFORM } from './buffers.js'
 import type { GpuEngine } from './engine.js'
+import { ShaderError } from './errors.js'
 
 /**
  * Largest graph (live nodes) tier 'auto' compiles a fused kernel for. A software adapter's compile
@@ -95,6 +96,8 @@ export class Kernel {
   constructor(
     readonly engine: GpuEngine,
     readonly graph: Graph,
+    /** The graph's structure when compiled (what the tape is built from, too). */
+    readonly levels: Levels,
     readonly plan: Plan,
     readonly wgsl: string,
     build: () => Promise<GPUComputePipeline>,
@@ -106,10 +109,15 @@ export class Kernel {
   /** The fused pipeline (built on first use where the engine's tier is 'interpreter'). */
   get pipeline(): Promise<GPUComputePipeline> {
     if (!this.#pipeline) {
-      this.#pipeline = this.#build()
-      this.#pipeline.then(
+      const building = this.#build()
+      this.#pipeline = building
+      building.then(
         () => (this.#fused = 'ready'),
-        () => (this.#fused = 'failed'),
+        (e: unknown) => {
+          // A WGSL error is final; anything else (a transient device error) may be retried.
+          if (e instanceof ShaderError) this.#fused = 'failed'
+          else if (this.#pipeline === building) this.#pipeline = undefined
+        },
       )
     }
     return this.#pipeline
@@ -136,7 +144,7 @@ export class Kernel {
   /** The tape of this graph on the GPU (built on the first interpreter run). */
   tapeBuffers(): { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } {
     if (this.#tape) return this.#tape
-    const t: Tape = buildTape(levelize(this.graph), this.plan)
+    const t: Tape = buildTape(this.levels, this.plan)
     const device = this.engine.device
     const upload = (data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>, label: string, usage: number) => {
       const buffer = device.createBuffer({ label, size: Math.max(data.byteLength, 32), usage: usage | COPY_DST })

@@ -141,6 +141,34 @@ describe('shapes and semantics', () => {
     expectMatchesReference(gpu, g, { x }, 2e-5)
   })
 
+  test('a label like an internal name (t1) and an exponent beyond f32 range compile and match', async () => {
+    const g = parse('f = sin(x) * t1 + x^1e39')
+    const b = { x: new Float32Array([0.5, 2]), t1: new Float32Array([2, 3]) }
+    expectMatchesReference(await engine.evaluate(g, b), g, b, 1e-5)
+  })
+
+  test('every op on NaN, ±Inf and 0 in every argument gives what the f32 reference gives', async () => {
+    const special = [NaN, Infinity, -Infinity, 0, 1, -1]
+    const mismatches: string[] = []
+    for (const name of OP_NAMES) {
+      const spec = OPS[name]
+      const g = new Graph()
+      g.output('f', g.apply(name, spec.domain.map((_, i) => g.input(`a${i}`))))
+      // Every combination of special values over the arguments.
+      const combos: number[][] = [[]]
+      for (let i = 0; i < spec.arity; i++) combos.splice(0, combos.length, ...combos.flatMap((c) => special.map((v) => [...c, v])))
+      const bindings = Object.fromEntries(spec.domain.map((_, i) => [`a${i}`, Float32Array.from(combos, (c) => c[i]!)]))
+      const gpu = await engine.evaluate(g, bindings)
+      const ref = evaluateCpu(g, bindings, { precision: 'f32' })
+      // Finite results within the per-op tolerance (2e-5); non-finite ones exactly.
+      const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 2e-5 * Math.max(1, Math.abs(b))
+      combos.forEach((c, j) => {
+        if (!same(gpu.values.f![j]!, ref.values.f![j]!)) mismatches.push(`${name}(${c.join(', ')}) = ${gpu.values.f![j]} (reference ${ref.values.f![j]})`)
+      })
+    }
+    expect(mismatches).toEqual([])
+  })
+
   test('constants beyond float32 range become ±inf or 0 on the GPU, as in the f32 reference', async () => {
     const g = parse('f = x * 1e40; g = x * -1e39 + 1; h = x * 1e-50 + x')
     const x = new Float32Array([1, -2, 0.5])

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AUTO_FUSE_LIMIT, createGpuEngine, Graph, levelize, OP_NAMES, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, OP_NAMES, parse, planKernels, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
 import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
@@ -59,6 +59,25 @@ describe('interpreter tier: one shader runs every graph', () => {
       expectMatchesReference(gpu, g, bindings, 1e-3)
     })
   }
+})
+
+describe('every engine agrees where a zero partial meets an infinite adjoint', () => {
+  // sqrt(x*0): ∂sqrt/∂u = ∞ at u = 0 and ∂(x*0)/∂x = 0 (a constant operand, not zero by definition):
+  // ∞ · 0 = NaN. 1/(x<1) at x = 2: the comparison's partial is zero by definition, so no term.
+  test.each([
+    ['f = sqrt(x*0)', NaN],
+    ['f = 1/(x<1)', 0],
+  ])('%s: ∂f/∂x at x = 2 is %s on the reference, the CPU engine and both GPU tiers', async (src, want) => {
+    const g = parse(src)
+    const b = { x: [2] }
+    const results = [
+      evaluateCpu(g, b),
+      await createCpuEngine().evaluate(g, b),
+      await engine.evaluate(g, b, { tier: 'interpreter' }),
+      await engine.evaluate(g, b, { tier: 'fused' }),
+    ]
+    for (const r of results) expect(r.jacobian.f!.x![0], r.backend).toBe(want)
+  })
 })
 
 describe("tier 'auto'", () => {
