@@ -70,7 +70,7 @@ export function checkBindings(graph: Graph, bindings: unknown, gpu = false): Che
       checkGpuBinding(name, a)
       length = a.length
     } else if (isArrayLike(a)) {
-      if (Array.isArray(a)) {
+      if (!ArrayBuffer.isView(a)) {
         for (let i = 0; i < a.length; i++) {
           if (typeof a[i] !== 'number') throw new BindingError(`binding '${name}'[${i}] is ${describe(a[i])}, not a number`)
         }
@@ -100,7 +100,10 @@ function checkGpuBinding(name: string, a: GpuBinding): void {
   }
 }
 
+/** Arrays, number typed arrays, and any other object with an integer length (DESIGN: ArrayLike). */
 function isArrayLike(a: unknown): a is ArrayLike<number> {
   if (ArrayBuffer.isView(a)) return !(a instanceof DataView) && !(a instanceof BigInt64Array || a instanceof BigUint64Array)
-  return Array.isArray(a)
+  if (Array.isArray(a)) return true
+  const length = (a as { length?: unknown } | null)?.length
+  return typeof a === 'object' && a !== null && typeof length === 'number' && Number.isInteger(length) && length >= 0
 }

@@ -190,6 +190,7 @@ export class Graph {
 
   /** Gives a node a readable name (used in generated code); the first name given wins. */
   setLabel(expr: Expr, name: string): void {
+    checkName(name, 'label')
     const e = this.#own(expr)
     if (this.#label[e.id] === undefined) this.#label[e.id] = name
   }

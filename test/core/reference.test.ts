@@ -488,3 +488,12 @@ test('a graph without outputs is a GraphError, not an empty result', () => {
   expect(() => evaluateCpu(g, { x: [1] })).toThrow(GraphError)
   expect(() => evaluateCpu(g, { x: [1] })).toThrow(/no outputs/)
 })
+
+test('any ArrayLike<number> binds, as DESIGN.md says (checked element by element)', () => {
+  const g = parse('f = x * y')
+  const x = { length: 2, 0: 3, 1: 4 }
+  const r = evaluateCpu(g, { x, y: [2, 0.5] })
+  expect(Array.from(r.values.f!)).toEqual([6, 2])
+  expect(Array.from(r.jacobian.f!.y!)).toEqual([3, 4])
+  expect(() => evaluateCpu(g, { x: { length: 1, 0: 'a' } as unknown as ArrayLike<number>, y: [1] })).toThrow(/'x'\[0\]/)
+})
