@@ -46,6 +46,26 @@ export interface GpuEngineOptions extends DeviceOptions {
 /** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
 export type Sink = { readonly kind: 'readback'; readonly rows: Float32Array[] } | { readonly kind: 'buffer'; readonly buffer: GPUBuffer }
 
+/** Everything one run's tile loop needs (see GpuEngine.execute). */
+interface TileRun {
+  readonly kernel: Kernel
+  readonly pipeline: GPUComputePipeline
+  readonly sources: readonly BindingSource[]
+  readonly size: number
+  readonly tile: number
+  readonly sink: Sink
+  readonly profile: boolean
+  /** false for transferOnly runs. */
+  readonly compute: boolean
+  readonly timings: Timings
+  /** Per slot: the readback (or check) in flight; execute() settles these. */
+  readonly pending: (Promise<void> | undefined)[]
+  /** The interpreter's tape, for an interpreter run. */
+  readonly tape: { readonly registers: number; readonly chunks: number } | undefined
+  /** Per input: 1 for an array, 0 for a broadcast number. */
+  readonly steps: Uint32Array<ArrayBuffer>
+}
+
 /**
  * Creates a GPU engine on the best available WebGPU device.
  *
@@ -213,7 +233,7 @@ export class GpuEngine {
     const pending: (Promise<void> | undefined)[] = [undefined, undefined]
 
     try {
-      await this.#tiles(kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps)
+      await this.#tiles({ kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps })
     } catch (e) {
       // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
       await Promise.allSettled(pending)
@@ -226,20 +246,8 @@ export class GpuEngine {
   }
 
   /** The tile loop of execute(). */
-  async #tiles(
-    kernel: Kernel,
-    pipeline: GPUComputePipeline,
-    sources: readonly BindingSource[],
-    size: number,
-    tile: number,
-    sink: Sink,
-    profile: boolean,
-    compute: boolean,
-    timings: Timings,
-    pending: (Promise<void> | undefined)[],
-    tape: { registers: number; chunks: number } | undefined,
-    steps: Uint32Array<ArrayBuffer>,
-  ): Promise<void> {
+  async #tiles(run: TileRun): Promise<void> {
+    const { kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps } = run
     const { plan } = kernel
     const device = this.device
     const limits = device.limits
