@@ -474,8 +474,13 @@ export function opSpec(name: OpName): OpSpec {
  * engine leaves such a term out, so an infinite adjoint meets no 0 · ∞ there.
  */
 export function isZeroPartial(op: OpName, slot: number): boolean {
-  return OPS[op].wgslPartials[slot]!(['a', 'b', 'c'], [], 'o') === '0.0'
+  return ZERO_PARTIALS[op]?.[slot] === true
 }
+
+// Decided once per (op, slot), not per graph edge: every reverse schedule asks for every edge.
+const ZERO_PARTIALS: Readonly<Record<string, readonly boolean[]>> = Object.fromEntries(
+  OP_NAMES.map((n) => [n, (OPS[n] as OpSpec).wgslPartials.map((partial) => partial(['a', 'b', 'c'], [], 'o') === '0.0')]),
+)
 
 /** True if `name` is an op of the table (guards parser and deserialisation input). */
 export function isOpName(name: string): name is OpName {

@@ -25,7 +25,7 @@
  * at regs[r * stride + t] (neighbouring threads, neighbouring words).
  */
 import { adjointSchedule, type Levels } from '../levelize.js'
-import { OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
+import { isZeroPartial, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
 
@@ -137,8 +137,8 @@ export function emitInterpreterWgsl(workgroupSize: number): string {
     const loads = args.map((v, j) => `let ${v} = ${R(`ins_${'abc'[j]}`)};`).join(' ')
     cases.push({ code: FORWARD + i, body: `${loads} ${R('ins_dst')} = ${spec.wgsl(args, [], 'vo')};` })
     spec.wgslPartials.forEach((partial, slot) => {
+      if (isZeroPartial(name, slot)) return
       const p = partial(args, [], 'vo')
-      if (p === '0.0') return
       const vo = /\bvo\b/.test(p) ? `let vo = ${R('ins_uval')};` : ''
       cases.push({ code: PARTIAL + 3 * i + slot, body: `let g = ${R('ins_uadj')}; if (g != 0.0) { ${loads} ${vo} ${R('ins_dst')} += g * (${p}); }` })
     })
