@@ -25,6 +25,8 @@ export default defineConfig({
           hookTimeout: 600_000,
           // One Dawn instance per worker; GPU tests share the software adapter's two cores.
           fileParallelism: false,
+          // Heap bounds are asserted after a full collection.
+          execArgv: ['--expose-gc'],
         },
       },
       {

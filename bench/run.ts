@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { compareResults, createGpuEngine, evaluateCpu, levelize, planKernels, type Graph } from '../src/index.js'
+import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, Graph, levelize, planKernels, type Expr } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
 import { benchGraph } from './graphs.js'
 
@@ -89,7 +89,6 @@ for (const size of SIZES) {
     console.log(rows[rows.length - 1]!.join('  '))
   }
 }
-engine.destroy()
 
 // Tiers: a NEW graph (cold caches) on an engine whose interpreter is already built.
 const tierHeader = ['nodes', 'first result ms (tier)', 'fused compile ms', 'interpreter ms', 'fused ms', 'interp/fused', 'crossover B']
@@ -116,6 +115,59 @@ for (const size of SIZES) {
   console.log(tierRows[tierRows.length - 1]!.join('  '))
 }
 auto.destroy()
+
+// Segments: the same graphs compiled as one kernel and cut by the default and a smaller budget.
+const segHeader = ['nodes', 'budget', 'kernels', 'scratch words/binding', 'compile ms', `GPU ms (B = 2^${Math.log2(TIER_B)})`, 'max err']
+const segRows: string[][] = []
+for (const size of process.env.BENCH_QUICK === '1' ? [1000] : [1000, 2000]) {
+  const g = benchGraph(size, 3)
+  const bindings = inputsFor(g, TIER_B)
+  const check = inputsFor(g, REFERENCE_CAP)
+  for (const budget of [Infinity, COST_BUDGET, COST_BUDGET / 4]) {
+    const e = await createGpuEngine({ segmentCost: budget })
+    t = performance.now()
+    const kernel = e.compile(g)
+    await kernel.ready
+    const compileMs = performance.now() - t
+    const ms = await timeIt(3, () => kernel.run(bindings))
+    const err = compareResults(await kernel.run(check), evaluateCpu(g, check)).maxError
+    segRows.push([String(levelize(g).liveCount), String(budget), String(kernel.sources.length), String(kernel.plan.scratch?.rows ?? 0), compileMs.toFixed(0), ms.toFixed(1), err.toExponential(1)])
+    console.log(segRows[segRows.length - 1]!.join('  '))
+    e.destroy()
+  }
+}
+
+// Parameter gradients: a model with P parameters over B = 2^20 data points; the batch sums on the
+// GPU (sumsOnly: nothing of size B read back) vs reading every row back, and the CPU reference.
+const paramHeader = ['params', 'B', 'GPU sumsOnly ms', 'GPU all rows ms', 'Mbind/s (sumsOnly)', 'reference Mbind/s', 'max rel err vs f64']
+const paramRows: string[][] = []
+const PARAM_B = process.env.BENCH_QUICK === '1' ? 1 << 16 : 1 << 20
+for (const P of [3, 8]) {
+  const g = new Graph()
+  const xIn = g.input('x')
+  const yIn = g.input('y')
+  const w = Array.from({ length: P }, (_, i) => g.param(`w${i}`))
+  // y ≈ Σ_i w_i · tanh(x · (i + 1) / P): a small model, its squared error averaged over the batch.
+  let model: Expr = g.constant(0)
+  w.forEach((wi, i) => (model = model.add(wi.mul(xIn.mul((i + 1) / P).tanh()))))
+  g.output('loss', model.sub(yIn).pow(2).mul(1 / PARAM_B))
+  const data = inputsFor(g, PARAM_B)
+  const bindings: Record<string, Float32Array | number> = { x: data.x!, y: data.y!, ...Object.fromEntries(w.map((_, i) => [`w${i}`, 0.1 * (i + 1)])) }
+  const kernel = engine.compile(g)
+  await kernel.ready
+  const sumsMs = await timeIt(5, () => kernel.run(bindings, { sumsOnly: true }))
+  const allMs = await timeIt(3, () => kernel.run(bindings))
+  const small = Object.fromEntries(Object.entries(bindings).map(([k, v]) => [k, typeof v === 'number' ? v : v.subarray(0, REFERENCE_CAP)]))
+  t = performance.now()
+  const ref = evaluateCpu(g, small)
+  const refRate = REFERENCE_CAP / (performance.now() - t) / 1e3
+  const gpuSmall = await kernel.run(small)
+  let err = 0
+  for (const [name, v] of Object.entries(ref.gradients!.loss!)) err = Math.max(err, Math.abs(gpuSmall.gradients!.loss![name]! - v) / Math.max(Math.abs(v), 1e-30))
+  paramRows.push([String(P), `2^${Math.log2(PARAM_B)}`, sumsMs.toFixed(1), allMs.toFixed(1), (PARAM_B / sumsMs / 1e3).toFixed(1), refRate.toFixed(2), err.toExponential(1)])
+  console.log(paramRows[paramRows.length - 1]!.join('  '))
+}
+engine.destroy()
 
 const markdown = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 const table = markdown(header, rows)
@@ -151,6 +203,24 @@ ready, from the same start. "crossover B": the batch size above which waiting fo
 compile and running fused beats running the interpreter at once.
 
 ${markdown(tierHeader, tierRows)}
+
+## Parameter gradients: batch sums on the GPU
+
+A model y ≈ Σ_i w_i · tanh(x · (i+1)/P) with P parameters, squared error averaged over the batch.
+"sumsOnly": \`kernel.run(b, { sumsOnly: true })\` — the per-binding rows stay on the GPU, a
+deterministic tree reduction sums the parameter gradients and the loss, and only those few numbers
+are read back (one training step). "all rows": the same run reading back every per-binding row.
+max rel err: the GPU's batch-summed gradients vs the float64 reference on 2^${Math.log2(REFERENCE_CAP)} bindings.
+
+${markdown(paramHeader, paramRows)}
+
+## Segments: one fused kernel vs kernels cut by a cost budget
+
+\`segmentCost\` budget (plan.ts segmentCost: 1 per arithmetic node, 16 per node calling a WGSL
+helper; Infinity = one kernel). S segments run as S - 1 forward kernels and S reverse kernels;
+"scratch" is what crosses the cuts, per binding. Cold compiles, as above.
+
+${markdown(segHeader, segRows)}
 `
 writeFileSync(new URL('./RESULTS.md', import.meta.url), md)
 console.log('\nwrote bench/RESULTS.md')

@@ -4,7 +4,6 @@
 fn wg_log(a: f32) -> f32 {
   var neg_inf_bits = 0xff800000u;
   var nan_bits = 0x7fc00000u;
-  if (a > 0.0) { return log(a); }
-  if (a == 0.0) { return bitcast<f32>(neg_inf_bits); }
-  return bitcast<f32>(nan_bits);
+  let off_domain = select(bitcast<f32>(nan_bits), bitcast<f32>(neg_inf_bits), a == 0.0);
+  return select(off_domain, log(a), a > 0.0);
 }

@@ -1,6 +1,4 @@
 // min with NaN propagation and ties to the first argument (WGSL's min() leaves NaN undefined).
 fn wg_min(a: f32, b: f32) -> f32 {
-  if (a <= b) { return a; }
-  if (b < a) { return b; }
-  return a + b;
+  return select(select(a + b, b, b < a), a, a <= b);
 }

@@ -5,12 +5,12 @@
 fn wg_pow(a: f32, b: f32) -> f32 {
   var inf_bits = 0x7f800000u;
   var nan_bits = 0x7fc00000u;
-  if (b == 0.0) { return 1.0; }
-  if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) { return b; }  // b is NaN
-  if (a == 0.0) { return select(0.0, bitcast<f32>(inf_bits), b < 0.0); }
   let r = exp2(b * log2(abs(a)));
-  if (a > 0.0) { return r; }
-  if (b != floor(b)) { return bitcast<f32>(nan_bits); }
+  // a < 0: defined for an integer b only, negative for an odd one.
   let odd = (b * 0.5) != floor(b * 0.5);
-  return select(r, -r, odd);
+  var v = select(select(r, -r, odd), bitcast<f32>(nan_bits), b != floor(b));
+  v = select(v, r, a > 0.0);
+  v = select(v, select(0.0, bitcast<f32>(inf_bits), b < 0.0), a == 0.0);
+  v = select(v, b, (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u);  // b is NaN
+  return select(v, 1.0, b == 0.0);
 }

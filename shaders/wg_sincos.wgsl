@@ -10,9 +10,10 @@ fn wg_sincos(x: f32) -> vec2<f32> {
   let z = r * r;
   let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
   let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  // Quadrant k: (s, c), (c, -s), (-s, -c), (-c, s), chosen without branches.
   let k = i32(q) & 3;
-  if (k == 1) { return vec2<f32>(c, -s); }
-  if (k == 2) { return vec2<f32>(-s, -c); }
-  if (k == 3) { return vec2<f32>(-c, s); }
-  return vec2<f32>(s, c);
+  let swap = (k & 1) != 0;
+  let sv = select(s, c, swap);
+  let cv = select(c, s, swap);
+  return vec2<f32>(select(sv, -sv, (k & 2) != 0), select(cv, -cv, ((k + 1) & 2) != 0));
 }

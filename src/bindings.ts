@@ -5,8 +5,9 @@
  * the batch size B.
  *
  * Invariants: every input has exactly one source; no unknown names; all arrays and buffers have one
- * length B (only numbers, or no inputs at all: B = 1); plain arrays hold numbers only; a buffer
- * range lies inside its buffer. Nothing is copied here.
+ * length B ≤ MAX_BATCH (only numbers, or no inputs at all: B = 1); plain arrays hold numbers only
+ * (NaN and ±Infinity are numbers); a buffer range lies inside its buffer.
+ * Nothing is copied here.
  */
 import { BindingError } from './errors.js'
 import { describe, type Graph } from './graph.js'
@@ -64,12 +65,14 @@ export function checkBindings(graph: Graph, bindings: unknown, gpu = false): Che
   const sources = inputs.map((name): BindingSource => {
     const a = record[name]
     if (typeof a === 'number') return a
+    if (graph.isParam(name)) throw new BindingError(`'${name}' is a parameter: bind it to one number for the whole batch, got ${describe(a)}`)
     let length: number
     if (isGpuBinding(a)) {
       if (!gpu) throw new BindingError(`binding '${name}' is a GPUBuffer: only the GPU engine reads those (evaluateCpu needs an array)`)
       checkGpuBinding(name, a)
       length = a.length
     } else if (isArrayLike(a)) {
+      checkLength(name, a.length)
       if (!ArrayBuffer.isView(a)) {
         for (let i = 0; i < a.length; i++) {
           if (typeof a[i] !== 'number') throw new BindingError(`binding '${name}'[${i}] is ${describe(a[i])}, not a number`)
@@ -77,7 +80,9 @@ export function checkBindings(graph: Graph, bindings: unknown, gpu = false): Che
       }
       length = a.length
     } else {
-      throw new BindingError(`binding '${name}' must be an array or typed array of numbers, a number, or { buffer, length }, got ${describe(a)}`)
+      const length = (a as { length?: unknown } | null)?.length
+      const why = typeof a === 'object' && a !== null && typeof length === 'number' && !ArrayBuffer.isView(a) ? ` whose length ${describe(length)} is not a non-negative integer` : ''
+      throw new BindingError(`binding '${name}' must be an array or typed array of numbers, a number, or { buffer, length }, got ${describe(a)}${why}`)
     }
     if (size < 0) {
       size = length
@@ -91,9 +96,26 @@ export function checkBindings(graph: Graph, bindings: unknown, gpu = false): Che
   return { size: size < 0 ? 1 : size, sources }
 }
 
+/**
+ * Most bindings one call takes: the longest JavaScript array. Checked before any element is read,
+ * so an array-like claiming 2^40 elements fails at once instead of being scanned for hours.
+ */
+export const MAX_BATCH = 2 ** 32 - 1
+
+function checkLength(name: string, length: number): void {
+  if (length > MAX_BATCH) {
+    throw new BindingError(`binding '${name}' has ${length} elements, more than one call takes (${MAX_BATCH}); split the batch into several calls`)
+  }
+}
+
 function checkGpuBinding(name: string, a: GpuBinding): void {
   const offset = a.offset ?? 0
   if (!Number.isInteger(a.length) || a.length < 0) throw new BindingError(`binding '${name}': length must be a non-negative integer, got ${a.length}`)
+  checkLength(name, a.length)
+  // A duck-typed look-alike would reach WebGPU and fail there with a bare TypeError. (A real buffer
+  // without COPY_SRC is left to WebGPU's validation: a DeviceError naming the missing usage.)
+  const usage = (a.buffer as { usage?: unknown }).usage
+  if (typeof usage !== 'number') throw new BindingError(`binding '${name}': { buffer } must be a GPUBuffer (created by device.createBuffer), got ${describe(a.buffer)}`)
   if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) throw new BindingError(`binding '${name}': offset must be a non-negative multiple of 4 bytes, got ${offset}`)
   if (offset + 4 * a.length > a.buffer.size) {
     throw new BindingError(`binding '${name}': ${a.length} floats from byte ${offset} run past the end of its ${a.buffer.size}-byte buffer`)

@@ -94,6 +94,7 @@ export class Graph {
   readonly #key = new Map<string, number>()
   readonly #inputs: string[] = []
   readonly #inputNode = new Map<string, number>()
+  readonly #params = new Set<string>()
   readonly #outputs: string[] = []
   readonly #outputNode = new Map<string, number>()
   readonly #simplify: boolean
@@ -106,6 +107,16 @@ export class Graph {
   /** Input names in order of first use. */
   get inputs(): readonly string[] {
     return this.#inputs.slice()
+  }
+
+  /** The inputs declared with param(): one value for the whole batch, gradients summed over it. */
+  get params(): readonly string[] {
+    return this.#inputs.filter((n) => this.#params.has(n))
+  }
+
+  /** Whether input `name` is a parameter (see param). */
+  isParam(name: string): boolean {
+    return this.#params.has(name)
   }
 
   /** Output names in order of definition. */
@@ -156,7 +167,7 @@ export class Graph {
     return id
   }
 
-  /** The input named `name` (the same Expr every time it is asked for). */
+  /** The input named `name` (the same Expr every time it is asked for; a parameter stays one). */
   input(name: string): Expr {
     checkName(name, 'input')
     const known = this.#inputNode.get(name)
@@ -167,6 +178,26 @@ export class Graph {
     this.#inputs.push(name)
     this.#inputNode.set(name, id)
     return new Expr(this, id)
+  }
+
+  /**
+   * A parameter: an input bound to ONE number for the whole batch (a model's weight). Results give
+   * per-binding Jacobians for ordinary inputs and, for parameters, `gradients`: ∂output/∂param
+   * summed over the batch (optionally weighted per binding).
+   *
+   * @example
+   * const g = new Graph(); const x = g.input('x'), a = g.param('a')
+   * g.output('loss', a.mul(x).sub(1).pow(2))   // evaluate(g, { x: xs, a: 0.3 }).gradients.loss.a
+   */
+  param(name: string): Expr {
+    const known = this.#inputNode.has(name)
+    const e = this.input(name)
+    if (known && !this.#params.has(name)) throw new GraphError(`'${name}' is already an ordinary input; it cannot also be a parameter`)
+    if (!known) {
+      this.#params.add(name)
+      this.#version++
+    }
+    return e
   }
 
   /** A constant node (finite numbers only). */
@@ -200,6 +231,8 @@ export class Graph {
     if (!isOpName(op)) throw new GraphError(`unknown op '${String(op)}'`)
     const spec: OpSpec = OPS[op]
     if (args.length !== spec.arity) throw new GraphError(`${op} takes ${spec.arity} argument(s), got ${args.length}`)
+    // Every argument is checked before any constant is made: a failed call leaves the graph as it was.
+    for (const a of args) this.#admit(a)
     const ids = args.map((a) => this.#own(a).id)
     return new Expr(this, this.#applyIds(op, ids, spec))
   }
@@ -244,12 +277,18 @@ export class Graph {
   }
 
   #own(x: ExprLike): Expr {
-    if (typeof x === 'number') return this.constant(x)
-    if (x instanceof Expr) {
-      if (x.graph !== this) throw new GraphError(`${x} belongs to another Graph; build each expression from one graph's inputs`)
-      return x
+    this.#admit(x)
+    return typeof x === 'number' ? this.constant(x) : x
+  }
+
+  /** Throws GraphError unless `x` is a finite number or an Expr of this graph; adds nothing. */
+  #admit(x: ExprLike): void {
+    if (typeof x === 'number') {
+      if (!Number.isFinite(x)) throw new GraphError(`constants must be finite, got ${x}`)
+      return
     }
-    throw new GraphError(`expected a number or an Expr, got ${describe(x)}`)
+    if (!(x instanceof Expr)) throw new GraphError(`expected a number or an Expr, got ${describe(x)}`)
+    if (x.graph !== this) throw new GraphError(`${x} belongs to another Graph; build each expression from one graph's inputs`)
   }
 
   #at<T>(list: readonly T[], id: number): T {
@@ -266,6 +305,8 @@ export function requireOutputs(graph: Graph): void {
 /** A short description of a value for error messages. */
 export function describe(x: unknown): string {
   if (x === null) return 'null'
+  if (x === undefined) return 'undefined'
+  if (typeof x === 'function') return 'a function'
   if (Array.isArray(x)) return `an array of length ${x.length}`
   if (typeof x === 'object') return `an object (${(x as object).constructor?.name ?? 'no prototype'})`
   if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}`

@@ -41,7 +41,7 @@ export interface OpSpec {
 }
 
 /** WGSL helpers that live in shaders/*.wgsl (one function per file, same name). */
-export type HelperName = 'wg_pow' | 'wg_log' | 'wg_atan2' | 'wg_sincos' | 'wg_tan' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
+export type HelperName = 'wg_pow' | 'wg_log' | 'wg_atan2' | 'wg_sincos' | 'wg_tan' | 'wg_erf' | 'wg_log1p' | 'wg_expm1' | 'wg_tanh' | 'wg_sinh' | 'wg_sigmoid' | 'wg_min' | 'wg_max'
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126
 const SQRT_PI = 1.7724538509055159
@@ -366,8 +366,9 @@ export const OPS = {
     eval: Math.sinh,
     // d/da sinh a = cosh a
     partials: [(a) => Math.cosh(a)],
-    wgsl: ([a]) => `sinh(${a})`,
+    wgsl: ([a]) => `wg_sinh(${a})`,
     wgslPartials: [([a]) => `cosh(${a})`],
+    helpers: ['wg_sinh'],
     domain: [[-3, 3]],
   },
   cosh: {
@@ -376,7 +377,8 @@ export const OPS = {
     // d/da cosh a = sinh a
     partials: [(a) => Math.sinh(a)],
     wgsl: ([a]) => `cosh(${a})`,
-    wgslPartials: [([a]) => `sinh(${a})`],
+    wgslPartials: [([a]) => `wg_sinh(${a})`],
+    helpers: ['wg_sinh'],
     domain: [[-3, 3]],
   },
   exp2: {

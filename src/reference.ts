@@ -9,6 +9,7 @@
  * A consumer whose adjoint is exactly 0 contributes 0 even where its partial is infinite or NaN (an
  * untaken `where` branch does not poison the gradient). This is the yardstick for every GPU result.
  */
+import { checkWeights, sumParamRows, type SumOptions } from './params.js'
 import { checkBindings, type Bindings } from './bindings.js'
 import { requireOutputs, type Graph } from './graph.js'
 import { adjointSchedule, levelize, type AdjointStep, type Levels } from './levelize.js'
@@ -17,14 +18,17 @@ import { OPS, type OpSpec } from './ops.js'
 /** 'f64': plain float64. 'f32': every op result rounded to float32, as a GPU computes it. */
 export type Precision = 'f64' | 'f32'
 
-export interface CpuOptions {
+export interface CpuOptions extends SumOptions {
   readonly precision?: Precision
 }
 
 /** Values and Jacobians per binding: values[out][b], jacobian[out][input][b]. */
 export interface Results<A> {
   readonly values: Record<string, A>
+  /** Per-binding ∂output/∂input for every input that is not a parameter. */
   readonly jacobian: Record<string, Record<string, A>>
+  /** For a graph with parameters (Graph.param): ∂output/∂param summed over the batch (weighted). */
+  readonly gradients?: Record<string, Record<string, number>>
   /** Number of bindings. */
   readonly size: number
   /** What computed these numbers, e.g. 'cpu-reference-f64' or 'webgpu (llvmpipe ...)'. */
@@ -48,6 +52,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
   requireOutputs(graph)
   const { size, sources } = checkBindings(graph, bindings)
+  const weights = checkWeights(options.weights, size)
   // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
   const arrays = sources as readonly (ArrayLike<number> | number)[]
   const levels = levelize(graph)
@@ -80,7 +85,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
       })
     })
   }
-  return { values, jacobian, size, backend: `cpu-reference-${precision}` }
+  return sumParamRows(graph, { values, jacobian, size, backend: `cpu-reference-${precision}` }, weights)
 }
 
 /**

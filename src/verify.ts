@@ -5,7 +5,8 @@
  * Error of one number: |a - r| / (|r| + scale), scale = 1e-2 · (largest finite |r| in that row) +
  * 1e-6, i.e. relative where the number is typical for its row, absolute near a zero crossing (a
  * float32 sum of terms has errors proportional to the terms, not to the possibly tiny sum). NaN
- * must meet NaN and ±Inf the same infinity, or the error is Infinity.
+ * must meet NaN and ±Inf the same infinity, or the error is Infinity. Parameter gradients (batch
+ * sums) are compared the same way, the gradients of one output as one row.
  */
 import type { Results } from './reference.js'
 
@@ -52,6 +53,12 @@ export function compareResults(actual: Results<ArrayLike<number>>, reference: Re
   for (const o of Object.keys(reference.values)) {
     row(actual.values[o], reference.values[o]!, `values.${o}`)
     for (const i of Object.keys(reference.jacobian[o]!)) row(actual.jacobian[o]?.[i], reference.jacobian[o]![i]!, `jacobian.${o}.${i}`)
+    // Parameter gradients (batch sums): scaled like a row of this output's gradients.
+    const sums = reference.gradients?.[o]
+    if (sums) {
+      const names = Object.keys(sums)
+      row(names.map((p) => actual.gradients?.[o]?.[p] ?? NaN), names.map((p) => sums[p]!), `gradients.${o}(${names.join(', ')})`)
+    }
   }
   return { maxError, where, count }
 }

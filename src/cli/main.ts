@@ -226,7 +226,7 @@ async function evalCommand(args: string[]): Promise<number> {
       try {
         engine = await createGpuEngine({ tier: tier as NonNullable<GpuEngineOptions['tier']> })
       } catch (e) {
-        if (e instanceof DeviceError) throw new DeviceError(`${e.message}\n(or evaluate on the CPU, in float64: --backend cpu)`)
+        if (e instanceof DeviceError) throw new DeviceError(`${e.message}\n(or evaluate on the CPU, in float64: --backend cpu)`, e.reason)
         throw e
       }
       const kernel = engine.compile(graph)

@@ -140,7 +140,7 @@ export function emitInterpreterWgsl(workgroupSize: number): string {
       if (isZeroPartial(name, slot)) return
       const p = partial(args, [], 'vo')
       const vo = /\bvo\b/.test(p) ? `let vo = ${R('ins_uval')};` : ''
-      cases.push({ code: PARTIAL + 3 * i + slot, body: `let g = ${R('ins_uadj')}; if (g != 0.0) { ${loads} ${vo} ${R('ins_dst')} += g * (${p}); }` })
+      cases.push({ code: PARTIAL + 3 * i + slot, body: `let g = ${R('ins_uadj')}; if ((bitcast<u32>(g) & 0x7fffffffu) != 0u) { ${loads} ${vo} ${R('ins_dst')} += g * (${p}); }` })
     })
   })
   return [

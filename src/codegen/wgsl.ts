@@ -12,7 +12,7 @@
  */
 import { adjointSchedule, type Levels } from '../levelize.js'
 import { OPS, wgslFloat, type OpSpec } from '../ops.js'
-import { rowIndex, type Plan } from '../plan.js'
+import { rowIndex, type Plan, type ScratchLayout } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
 
 /** An f32 literal as wgslFloat writes it, possibly negative and parenthesised. */
@@ -28,12 +28,63 @@ const TERMS_PER_EXPRESSION = 8
  * const lv = levelize(parse('f = x * y')); emitWgsl(lv, planKernels(lv))  // '... let v_f = (v_x * v_y); ...'
  */
 export function emitWgsl(levels: Levels, plan: Plan): string {
+  return emit(levels, plan, undefined)
+}
+
+/** Which half of a segment's work a kernel does (see kernelSources). */
+export type Phase = 'forward' | 'reverse'
+
+/** One kernel of a plan, in dispatch order. */
+export interface KernelSource {
+  /** Index in plan.kernels. */
+  readonly segment: number
+  readonly phase: Phase
+  readonly wgsl: string
+}
+
+/**
+ * Every kernel of a plan, in the order they run on each tile: one kernel for an unsegmented plan
+ * (emitWgsl's); for S segments, the forward kernels of segments 0 .. S-2 (each stores the values
+ * later segments read; a segment storing nothing has none), then the reverse kernels of S-1 .. 0 (each recomputes its segment's values,
+ * writes its outputs' value rows, runs its part of every reverse sweep and passes partial
+ * adjoints of earlier nodes back through the scratch; segment 0 writes the Jacobian rows).
+ *
+ * @example
+ * kernelSources(lv, planKernels(lv, { segmentCost: 100 })).map((k) => k.phase)  // ['forward', 'reverse', 'reverse']
+ */
+export function kernelSources(levels: Levels, plan: Plan): KernelSource[] {
+  const count = plan.kernels.length
+  if (count === 1 || !plan.scratch) return [{ segment: 0, phase: 'reverse', wgsl: emitWgsl(levels, plan) }]
+  const out: KernelSource[] = []
+  const layout = plan.scratch
+  // A segment whose values no later segment reads needs no forward kernel.
+  const stores = (k: number) => {
+    for (let i = plan.kernels[k]!.start; i < plan.kernels[k]!.end; i++) if (layout.valueRow[levels.order[i]!]! >= 0) return true
+    return false
+  }
+  for (let k = 0; k + 1 < count; k++) if (stores(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout }) })
+  for (let k = count - 1; k >= 0; k--) out.push({ segment: k, phase: 'reverse', wgsl: emit(levels, plan, { index: k, phase: 'reverse', layout }) })
+  return out
+}
+
+interface SegmentTarget {
+  readonly index: number
+  readonly phase: Phase
+  readonly layout: ScratchLayout
+}
+
+/** The WGSL of the whole graph (seg undefined) or of one segment's phase. */
+function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): string {
   const { graph, order } = levels
   const n = graph.nodeCount
   const names = nodeNames(levels)
   const constOf = (id: number): number | undefined => (graph.kind(id) === 'const' ? graph.constValue(id) : undefined)
   const argsOf = (id: number) => graph.args(id).map((a) => names[a]!)
   const specOf = (id: number): OpSpec => OPS[graph.kind(id) as keyof typeof OPS]
+  const layout = seg?.layout
+  const range = seg ? plan.kernels[seg.index]! : { start: 0, end: order.length }
+  const mine = (id: number) => !layout || layout.segment[id] === seg!.index
+  const cell = (row: number) => `scratch[${row}u * s + b]`
 
   const helpers = new Set<string>()
   const body: string[] = []
@@ -42,23 +93,57 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
   line('let b = gid.x + gid.y * params.row;')
   line('if (b >= params.n) { return; }')
   line('let s = params.stride;')
-  graph.inputs.forEach((name, k) => line(`let ${names[graph.inputNode(name)]} = inputs[${k}u * s + b * steps[${k}]];`))
+  // Inputs: every one for the whole graph; a segment loads those it reads.
+  const wanted = new Set<number>()
+  const crossing = new Set<number>()
+  if (layout) {
+    for (let i = range.start; i < range.end; i++) {
+      const id = order[i]!
+      for (const a of graph.args(id)) {
+        if (graph.kind(a) === 'input') wanted.add(a)
+        else if (layout.valueRow[a]! >= 0 && !mine(a)) crossing.add(a)
+      }
+    }
+    if (seg!.phase === 'reverse') for (const o of graph.outputs) if (graph.kind(graph.outputNode(o)) === 'input' && mine(graph.outputNode(o))) wanted.add(graph.outputNode(o))
+  }
+  graph.inputs.forEach((name, k) => {
+    const id = graph.inputNode(name)
+    if (!layout || wanted.has(id)) line(`let ${names[id]} = inputs[${k}u * s + b * steps[${k}]];`)
+  })
+  if (crossing.size) {
+    line('// values from earlier segments')
+    for (const id of [...crossing].sort((x, y) => x - y)) line(`let ${names[id]} = ${cell(layout!.valueRow[id]!)};`)
+  }
   line('// forward, in wavefront order')
-  for (const id of order) {
+  for (let i = range.start; i < range.end; i++) {
+    const id = order[i]!
     const kind = graph.kind(id)
     if (kind === 'input' || kind === 'const') continue
     const spec = specOf(id)
     for (const h of spec.helpers ?? []) helpers.add(h)
     line(`let ${names[id]} = ${spec.wgsl(argsOf(id), graph.args(id).map(constOf), names[id]!)};`)
   }
+  if (seg?.phase === 'forward') {
+    line('// values later segments read')
+    for (let i = range.start; i < range.end; i++) {
+      const id = order[i]!
+      if (layout!.valueRow[id]! >= 0) line(`${cell(layout!.valueRow[id]!)} = ${names[id]};`)
+    }
+  } else {
+    graph.outputs.forEach((output, k) => reverse(output, k))
+  }
 
-  graph.outputs.forEach((output, k) => {
+  function reverse(output: string, k: number): void {
     const out = graph.outputNode(output)
-    line(`// ${output}: value, then reverse sweep`)
-    line(`results[${rowIndex(plan, k)}u * s + b] = ${names[out]};`)
+    const ownsOutput = mine(out)
+    line(ownsOutput ? `// ${output}: value, then reverse sweep` : `// ${output}: reverse sweep`)
+    if (ownsOutput) line(`results[${rowIndex(plan, k)}u * s + b] = ${names[out]};`)
     const adj = new Array<string | undefined>(n)
-    for (const { node, seed, users } of adjointSchedule(levels, out)) {
-      const terms: string[] = seed ? ['1.0'] : []
+    const schedule = layout ? layout.schedules[k]! : adjointSchedule(levels, out)
+    for (const { node, seed, users } of schedule) {
+      const here = mine(node)
+      if (layout && !here && layout.segment[node]! > seg!.index) continue
+      const terms: string[] = seed && here ? ['1.0'] : []
       for (const { user, slot } of users) {
         const g = adj[user]
         if (g === undefined) continue
@@ -74,6 +159,15 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
           : `select(${g} * ${p}, 0.0, ${g} == 0.0)`,
         )
       }
+      const row = layout?.adjointRow[k]!.get(node)
+      if (!here) {
+        // A node of an earlier segment: pass this segment's terms back through the scratch.
+        if (terms.length === 0) continue
+        const first = layout!.firstWriter[k]!.get(node) === seg!.index
+        line(`${cell(row!)} = ${first ? '' : `${cell(row!)} + `}${terms.length > 1 ? `(${terms.join(' + ')})` : terms[0]};`)
+        continue
+      }
+      if (row !== undefined) terms.push(cell(row))
       if (terms.length === 0) continue
       // d<k>_<source name> for named nodes, d<k>t<id> for the rest: never the same name twice.
       const name = names[node]!.startsWith('v_') ? `d${k}_${names[node]!.slice(2)}` : `d${k}${names[node]}`
@@ -85,14 +179,18 @@ export function emitWgsl(levels: Levels, plan: Plan): string {
         for (const t of terms.slice(1)) line(`${name} += ${t};`)
       }
     }
+    // The Jacobian rows: inputs are in the first segment.
+    if (layout && seg!.index !== 0) return
     graph.inputs.forEach((input, i) => {
       line(`results[${rowIndex(plan, k, i)}u * s + b] = ${adj[graph.inputNode(input)] ?? '0.0'};`)
     })
-  })
+  }
 
+  const what = seg ? `segment ${seg.index + 1} of ${plan.kernels.length} (${seg.phase}), ${range.end - range.start} of ${levels.liveCount} nodes` : `${levels.liveCount} nodes`
   return [
-    `// wavegrad fused kernel: ${levels.liveCount} nodes, ${levels.depth + 1} wavefronts, ${graph.inputs.length} input(s), ${graph.outputs.length} output(s)`,
+    `// wavegrad fused kernel: ${what}, ${levels.depth + 1} wavefronts, ${graph.inputs.length} input(s), ${graph.outputs.length} output(s)`,
     ...wgslPrelude(helpers),
+    ...(layout ? [`@group(1) @binding(0) var<storage, read_write> scratch: array<f32>;`] : []),
     '',
     `@compute @workgroup_size(${plan.workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',

@@ -8,10 +8,12 @@
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
+import { GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { planKernels, type Plan } from '../plan.js'
 import type { Results } from '../reference.js'
+import { checkWeights, sumParamRows, type SumOptions } from '../params.js'
 
 export const CPU_BACKEND = 'cpu-js (compiled JavaScript, float64)'
 
@@ -30,12 +32,17 @@ export class CpuKernel {
   readonly ready: Promise<void> = Promise.resolve()
 
   /** Values and Jacobians for every binding (float64). */
-  async run(bindings: Bindings): Promise<Results<Float64Array>> {
-    return this.runSync(bindings)
+  async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
+    return this.runSync(bindings, options)
   }
 
-  runSync(bindings: Bindings): Results<Float64Array> {
+  runSync(bindings: Bindings, options: SumOptions = {}): Results<Float64Array> {
+    // As the GPU Kernel: compiled code reads the inputs it was compiled for, by position.
+    if (this.graph.inputs.join(',') !== this.plan.inputs.join(',')) {
+      throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
+    }
     const { size, sources } = checkBindings(this.graph, bindings)
+    const weights = checkWeights(options.weights, size)
     const rows = this.plan.rows.map(() => new Float64Array(size))
     // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
     this.#run(sources as readonly (ArrayLike<number> | number)[], rows, 0, size)
@@ -49,7 +56,7 @@ export class CpuKernel {
         jacobian[row.output]![row.input!] = rows[r]!
       }
     })
-    return { values, jacobian, size, backend: this.description }
+    return sumParamRows(this.graph, { values, jacobian, size, backend: this.description }, weights)
   }
 }
 
@@ -70,14 +77,14 @@ export class CpuEngine {
     return new CpuKernel(graph, planKernels(levelize(graph)), this.description)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings): Promise<Results<Float64Array>> {
+  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
     const hit = this.#kernels.get(graph)
     let kernel = hit && hit.version === graph.version ? hit.kernel : undefined
     if (!kernel) {
       kernel = this.compile(graph)
       this.#kernels.set(graph, { version: graph.version, kernel })
     }
-    return kernel.run(bindings)
+    return kernel.run(bindings, options)
   }
 
   destroy(): void {}

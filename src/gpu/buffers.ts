@@ -8,6 +8,7 @@
  *   1 results : array<f32>  storage             row r of binding b at results[r * stride + b]
  *   2 params  : uniform { n, stride, row, pad }
  *   3 steps   : array<u32>  read-only storage   1 for an array input, 0 for a broadcast number
+ * Group 1 of a segmented kernel: 0 scratch (array<f32>, storage), what crosses its cuts (plan.ts).
  */
 
 // WebGPU enum values (globals like GPUBufferUsage are absent in Node).
@@ -26,8 +27,23 @@ export interface Slot {
   readonly bindGroup: GPUBindGroup
   /** MAP_READ copy of results, created on the first readback. */
   staging?: GPUBuffer
-  /** The interpreter's register file, created on its first run. */
+  /** Per-binding scratch: the interpreter's registers, or a segmented kernel's scratch rows. */
   regs?: GPUBuffer
+  /** Group 1 of a segmented kernel over `regs`. */
+  scratchGroup?: { readonly buffer: GPUBuffer; readonly group: GPUBindGroup }
+  /** The parameter-gradient reduction's buffers and bind group (gpu/reduce.ts), on first use. */
+  sum?: SumResources
+}
+
+/** Per slot: where the reduction writes partial sums, its uniform, and which rows it sums. */
+export interface SumResources {
+  readonly partials: GPUBuffer
+  readonly uniform: GPUBuffer
+  readonly which: GPUBuffer
+  readonly group: GPUBindGroup
+  /** The slot buffers the group was made for (rebuilt when the slot grows). */
+  readonly results: GPUBuffer
+  readonly inputs: GPUBuffer
 }
 
 /** The bind group layout every wavegrad kernel uses (so one slot serves every pipeline). */
@@ -53,14 +69,21 @@ export function interpreterBindGroupLayout(device: GPUDevice): GPUBindGroupLayou
   })
 }
 
+/** Group 1 of a segmented fused kernel: its scratch buffer. */
+export function scratchBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
+  return device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } }] })
+}
+
 /** Grow-only buffer slots, two of them, so tile i+1 can upload while tile i is read back. */
 export class SlotPool {
   #slots: (Slot | undefined)[] = [undefined, undefined]
   #warmup: GPUBindGroup | undefined
+  #warmupScratch: GPUBindGroup | undefined
 
   constructor(
     readonly device: GPUDevice,
     readonly layout: GPUBindGroupLayout,
+    readonly scratchLayout: GPUBindGroupLayout,
   ) {}
 
   /** Slot i with room for the given byte sizes (and `inputs` step words). */
@@ -95,6 +118,15 @@ export class SlotPool {
     return slot.regs
   }
 
+  /** Group 1 of a segmented kernel for this slot: its scratch, at least `bytes` large. */
+  scratch(slot: Slot, bytes: number): GPUBindGroup {
+    const buffer = this.regs(slot, bytes)
+    if (slot.scratchGroup?.buffer !== buffer) {
+      slot.scratchGroup = { buffer, group: this.device.createBindGroup({ layout: this.scratchLayout, entries: [{ binding: 0, resource: { buffer } }] }) }
+    }
+    return slot.scratchGroup.group
+  }
+
   /** A bind group over tiny buffers with params.n = 0 (every thread returns at once). */
   warmup(): GPUBindGroup {
     if (this.#warmup) return this.#warmup
@@ -104,6 +136,32 @@ export class SlotPool {
     device.queue.writeBuffer(params, 0, new Uint32Array([0, 1, 64, 0]))
     this.#warmup = this.#bindGroup(tiny(STORAGE), tiny(STORAGE), params, tiny(STORAGE))
     return this.#warmup
+  }
+
+  /** The slot's reduction resources: `partialWords` partial sums, `rows` row indices. */
+  sum(slot: Slot, partialWords: number, rows: number, layout: GPUBindGroupLayout): SumResources {
+    const old = slot.sum
+    if (old && old.results === slot.results && old.inputs === slot.inputs && old.partials.size >= 4 * partialWords && old.which.size >= 4 * rows) return old
+    for (const b of old ? [old.partials, old.uniform, old.which] : []) b.destroy()
+    const device = this.device
+    const partials = device.createBuffer({ label: 'wavegrad partial sums', size: Math.max(16, 4 * partialWords), usage: STORAGE | COPY_SRC })
+    const uniform = device.createBuffer({ label: 'wavegrad sum params', size: 32, usage: UNIFORM | COPY_DST })
+    const which = device.createBuffer({ label: 'wavegrad summed rows', size: Math.max(16, 4 * rows), usage: STORAGE | COPY_DST })
+    const group = device.createBindGroup({
+      layout,
+      entries: [slot.results, slot.inputs, partials, uniform, which].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    })
+    slot.sum = { partials, uniform, which, group, results: slot.results, inputs: slot.inputs }
+    return slot.sum
+  }
+
+  /** Group 1 for warming up a segmented kernel (over a tiny buffer; no thread touches it). */
+  warmupScratch(): GPUBindGroup {
+    this.#warmupScratch ??= this.device.createBindGroup({
+      layout: this.scratchLayout,
+      entries: [{ binding: 0, resource: { buffer: this.device.createBuffer({ label: 'wavegrad warm-up', size: 16, usage: STORAGE }) } }],
+    })
+    return this.#warmupScratch
   }
 
   /** Buffers held now (the warm-up's 64 bytes excluded). */
@@ -133,7 +191,7 @@ export class SlotPool {
 }
 
 function slotBuffers(s: Slot): GPUBuffer[] {
-  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.regs ? [s.regs] : [])]
+  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.regs ? [s.regs] : []), ...(s.sum ? [s.sum.partials, s.sum.uniform, s.sum.which] : [])]
 }
 
 function destroySlot(s: Slot): void {

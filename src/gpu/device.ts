@@ -45,16 +45,17 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     try {
       mod = (await import(/* @vite-ignore */ NODE_PACKAGE)) as typeof mod
     } catch (e) {
-      throw new DeviceError(`WebGPU in Node needs the optional 'webgpu' package (Dawn): npm install webgpu (${(e as Error).message})`)
+      throw new DeviceError(`WebGPU in Node needs the optional 'webgpu' package (Dawn): npm install webgpu (${(e as Error).message})`, 'no-adapter')
     }
     gpu = mod.create([...(options.dawnFlags ?? [])])
     keepAlive = gpu
   }
-  if (!gpu) throw new DeviceError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the webgpu package')
+  if (!gpu) throw new DeviceError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the webgpu package', 'no-adapter')
   const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {})
   if (!adapter) {
     throw new DeviceError(
       `no WebGPU adapter found. Without a GPU, install the software Vulkan driver (Mesa lavapipe 25 from bookworm-backports): ${INSTALL_HINT}`,
+      'no-adapter',
     )
   }
   const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const

@@ -14,18 +14,23 @@
  * WGSL error raises ShaderError with line:column and the source.
  */
 import { isGpuBinding, type BindingSource, type Bindings, type CheckedBindings } from '../bindings.js'
-import { emitWgsl } from '../codegen/wgsl.js'
+import { kernelSources } from '../codegen/wgsl.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { dispatchGrid, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
 import { CHUNK_BYTES, emitInterpreterWgsl } from '../codegen/interpreter.js'
-import { interpreterBindGroupLayout, kernelBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
+import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
 import { acquireDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
-import { Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
+import { CHUNK, REDUCE_WGSL, reduceBindGroupLayout } from './reduce.js'
+import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
+import { BindingError } from '../errors.js'
+import { describe } from '../graph.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
 const DEFAULT_TILE = 1 << 20
+/** Tiles shrink (halving) down to this after an out-of-memory allocation before the run gives up. */
+const MIN_TILE = 1024
 
 export interface GpuEngineOptions extends DeviceOptions {
   /** Largest number of bindings per tile (default 2^20; device limits may lower it). */
@@ -41,15 +46,40 @@ export interface GpuEngineOptions extends DeviceOptions {
    * off where a fused compile takes seconds (graphs of thousands of nodes).
    */
   readonly tier?: Tier
+  /**
+   * Largest compile cost of one fused kernel (plan.ts COST_BUDGET by default): a bigger graph is
+   * cut into segments, one kernel each. Infinity: always one kernel.
+   */
+  readonly segmentCost?: number
+  /**
+   * Most compiled pipelines kept for reuse (default 128, least recently used evicted first). A
+   * kernel keeps its own pipelines however many are cached; eviction only means a later compile of
+   * the same WGSL builds it again.
+   */
+  readonly pipelineCacheSize?: number
+  /**
+   * Most interpreter tapes kept on the GPU (default 64, least recently used freed first; a freed
+   * tape is uploaded again by its kernel's next interpreter run).
+   */
+  readonly tapeCacheSize?: number
 }
 
 /** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
-export type Sink = { readonly kind: 'readback'; readonly rows: Float32Array[] } | { readonly kind: 'buffer'; readonly buffer: GPUBuffer }
+export type Sink =
+  | {
+      readonly kind: 'readback'
+      /** One array per plan row; undefined for a row not read back (a parameter's, summed instead). */
+      readonly rows: readonly (Float32Array | undefined)[]
+      /** Parameter rows summed on the GPU: their plan row indices, and float64 totals (added to). */
+      readonly sums?: { readonly rows: readonly number[]; readonly totals: Float64Array }
+    }
+  | { readonly kind: 'buffer'; readonly buffer: GPUBuffer }
 
 /** Everything one run's tile loop needs (see GpuEngine.execute). */
 interface TileRun {
   readonly kernel: Kernel
-  readonly pipeline: GPUComputePipeline
+  /** In dispatch order: the interpreter, a fused kernel, or a segmented plan's kernels. */
+  readonly pipelines: readonly GPUComputePipeline[]
   readonly sources: readonly BindingSource[]
   readonly size: number
   readonly tile: number
@@ -62,8 +92,21 @@ interface TileRun {
   readonly pending: (Promise<void> | undefined)[]
   /** The interpreter's tape, for an interpreter run. */
   readonly tape: { readonly registers: number; readonly chunks: number } | undefined
+  /** Scratch words per binding of a segmented fused plan (0 otherwise). */
+  readonly scratchRows: number
   /** Per input: 1 for an array, 0 for a broadcast number. */
   readonly steps: Uint32Array<ArrayBuffer>
+  /** Per-binding weights of the parameter sums (one more row of the inputs buffer), if any. */
+  readonly weights: BindingSource | undefined
+  /** The reduction pipeline, when the sink sums parameter rows. */
+  readonly reducer: GPUComputePipeline | undefined
+}
+
+/** A positive integer option (or its default); a BindingError naming it otherwise. */
+function checkedOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new BindingError(`${name} must be a positive integer, got ${describe(value)}`)
+  return value
 }
 
 /**
@@ -91,15 +134,33 @@ export class GpuEngine {
   readonly #pipelineLayout: GPUPipelineLayout
   readonly #interpreterLayout: GPUBindGroupLayout
   readonly #interpreterPipelineLayout: GPUPipelineLayout
+  readonly #segmentedLayout: GPUPipelineLayout
+  readonly #segmentCost: number | undefined
   #interpreter: Promise<GPUComputePipeline> | undefined
+  #reducer: Promise<GPUComputePipeline> | undefined
+  readonly #reduceLayout: GPUBindGroupLayout
   /** The tier runs use unless they ask for another. */
   readonly tier: Tier
   readonly #slots: SlotPool
+  /** Pipelines by WGSL text, in least-recently-used order (the first is evicted first). */
   readonly #pipelines = new Map<string, Promise<GPUComputePipeline>>()
+  readonly #pipelineCacheSize: number
+  /** Kernels whose interpreter tape is on the GPU, least recently used first. */
+  readonly #tapes = new Set<Kernel>()
+  readonly #tapeCacheSize: number
+  /** Lowered after an out-of-memory allocation: later runs start with tiles no larger. */
+  #tileCap = Infinity
+  /** Calls waiting on the device (see #unlessBroken), failed at once when it is lost or the engine destroyed. */
+  readonly #waiting = new Set<(e: DeviceError) => void>()
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
   readonly #uncaptured: string[] = []
+  /**
+   * Every call wavegrad makes sits in error scopes, so an uncaptured error is someone else's: on
+   * the engine's own device that cannot happen and fails the next run (never silent); on a device
+   * the caller supplied it is the caller's (their listener and console see it), not ours to fail.
+   */
   readonly #onError = (e: Event) => {
-    this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
+    if (this.#owned) this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
   }
   #scratch = new Float32Array(0)
   #queue: Promise<unknown> = Promise.resolve()
@@ -111,19 +172,30 @@ export class GpuEngine {
     this.description = acquired.description
     this.#owned = acquired.owned
     this.#keepAlive = acquired.keepAlive
-    this.#maxTile = Math.max(1, Math.floor(options.maxTileSize ?? DEFAULT_TILE))
+    this.#maxTile = checkedOption('maxTileSize', options.maxTileSize, DEFAULT_TILE)
+    this.#segmentCost = options.segmentCost
+    this.#pipelineCacheSize = checkedOption('pipelineCacheSize', options.pipelineCacheSize, 128)
+    this.#tapeCacheSize = checkedOption('tapeCacheSize', options.tapeCacheSize, 64)
+    if (options.segmentCost !== undefined && !(typeof options.segmentCost === 'number' && options.segmentCost >= 1)) {
+      throw new BindingError(`segmentCost must be a number ≥ 1 (or Infinity), got ${describe(options.segmentCost)}`)
+    }
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
     this.#debug = options.debug ?? env?.WAVEGRAD_DEBUG === '1'
     this.device.addEventListener('uncapturederror', this.#onError)
     void this.device.lost.then((info) => {
-      if (!this.#destroyed) this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}`)
+      if (this.#destroyed) return
+      this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}; create a new engine`, 'lost')
+      this.#breakWith(this.#lost)
     })
     const layout = kernelBindGroupLayout(this.device)
     this.#pipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout] })
     this.#interpreterLayout = interpreterBindGroupLayout(this.device)
     this.#interpreterPipelineLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout, this.#interpreterLayout] })
-    this.#slots = new SlotPool(this.device, layout)
-    this.tier = options.tier ?? 'fused'
+    this.#reduceLayout = reduceBindGroupLayout(this.device)
+    const scratchLayout = scratchBindGroupLayout(this.device)
+    this.#segmentedLayout = this.device.createPipelineLayout({ bindGroupLayouts: [layout, scratchLayout] })
+    this.#slots = new SlotPool(this.device, layout, scratchLayout)
+    this.tier = checkTier(options.tier) ?? 'fused'
     // Built now, in the background, where it may run a graph's first evaluation.
     if (this.tier !== 'fused') void this.interpreter().catch(() => undefined)
   }
@@ -131,13 +203,35 @@ export class GpuEngine {
   /** The interpreter pipeline, built on first use (at creation unless the tier is 'fused'). */
   interpreter(): Promise<GPUComputePipeline> {
     if (!this.#interpreter) {
-      const building = this.#buildPipeline(emitInterpreterWgsl(WORKGROUP_SIZE), this.#interpreterPipelineLayout, true)
+      const building = this.#buildPipeline(emitInterpreterWgsl(WORKGROUP_SIZE), 'interpreter')
       this.#interpreter = building
       building.catch(() => {
         if (this.#interpreter === building) this.#interpreter = undefined
       })
     }
     return this.#interpreter
+  }
+
+  /** The parameter-gradient reduction (gpu/reduce.ts), built on first use. */
+  #reduction(): Promise<GPUComputePipeline> {
+    if (!this.#reducer) {
+      const device = this.device
+      const building = (async () => {
+        const [module, created] = this.#guard(() => device.createShaderModule({ code: REDUCE_WGSL }), 'reduction shader creation failed')
+        await created
+        const layout = device.createPipelineLayout({ bindGroupLayouts: [this.#reduceLayout] })
+        try {
+          return await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' } })
+        } catch (e) {
+          throw this.#lost ?? new DeviceError(`reduction pipeline creation failed: ${(e as Error).message}`)
+        }
+      })()
+      this.#reducer = building
+      building.catch(() => {
+        if (this.#reducer === building) this.#reducer = undefined
+      })
+    }
+    return this.#reducer
   }
 
   /** A bind group for the interpreter's group 1 (a kernel caches it per slot); one tape chunk at a time. */
@@ -152,9 +246,35 @@ export class GpuEngine {
     })
   }
 
-  /** What the engine holds on the GPU now: buffers (count, bytes) and cached pipelines. */
-  stats(): { buffers: number; bufferBytes: number; pipelines: number } {
-    return { ...this.#slots.stats(), pipelines: this.#pipelines.size }
+  /**
+   * What the engine holds on the GPU now: buffers (count, bytes: buffer slots and interpreter
+   * tapes), cached pipelines and tapes. Bounded by the tile size and the two cache sizes.
+   */
+  stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number } {
+    let { buffers, bufferBytes } = this.#slots.stats()
+    for (const k of this.#tapes) {
+      const t = k.heldTape()
+      if (!t) continue
+      buffers += 2
+      bufferBytes += t.tape.size + t.consts.size
+    }
+    return { buffers, bufferBytes, pipelines: this.#pipelines.size, tapes: this.#tapes.size }
+  }
+
+  /** Records that `kernel` holds a tape on the GPU (most recently used), freeing the oldest beyond the cap. */
+  noteTape(kernel: Kernel): void {
+    this.#tapes.delete(kernel)
+    this.#tapes.add(kernel)
+    for (const old of this.#tapes) {
+      if (this.#tapes.size <= this.#tapeCacheSize) break
+      this.#tapes.delete(old)
+      old.destroy()
+    }
+  }
+
+  /** Forgets a kernel's tape (its kernel freed it). */
+  forgetTape(kernel: Kernel): void {
+    this.#tapes.delete(kernel)
   }
 
   /** The device limits tiling reads. */
@@ -169,19 +289,34 @@ export class GpuEngine {
   compile(graph: Graph): Kernel {
     this.#check()
     const levels = levelize(graph)
-    const plan = planKernels(levels)
-    const wgsl = emitWgsl(levels, plan)
-    if (this.#debug) console.error(`[wavegrad] plan ${JSON.stringify(plan)}\n[wavegrad] WGSL\n${wgsl}`)
-    const build = () => {
+    const plan = planKernels(levels, { segmentCost: this.#segmentCost })
+    const sources = kernelSources(levels, plan)
+    if (this.#debug) {
+      const { scratch, ...summary } = plan
+      console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
+      for (const k of sources) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
+    }
+    const group1 = plan.scratch ? 'scratch' : 'none'
+    const one = (wgsl: string) => {
       let pipeline = this.#pipelines.get(wgsl)
-      if (!pipeline) {
-        pipeline = this.#buildPipeline(wgsl, this.#pipelineLayout, false)
-        this.#pipelines.set(wgsl, pipeline)
-        pipeline.catch(() => this.#pipelines.delete(wgsl))
+      if (pipeline) {
+        // Most recently used goes last.
+        this.#pipelines.delete(wgsl)
+      } else {
+        pipeline = this.#buildPipeline(wgsl, group1)
+        const built = pipeline
+        pipeline.catch(() => {
+          if (this.#pipelines.get(wgsl) === built) this.#pipelines.delete(wgsl)
+        })
+      }
+      this.#pipelines.set(wgsl, pipeline)
+      for (const oldest of this.#pipelines.keys()) {
+        if (this.#pipelines.size <= this.#pipelineCacheSize) break
+        this.#pipelines.delete(oldest)
       }
       return pipeline
     }
-    return new Kernel(this, graph, levels, plan, wgsl, build)
+    return new Kernel(this, graph, levels, plan, sources, () => Promise.all(sources.map((k) => one(k.wgsl))))
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
@@ -198,7 +333,10 @@ export class GpuEngine {
   destroy(): void {
     if (this.#destroyed) return
     this.#destroyed = true
+    this.#breakWith(new DeviceError('this GPU engine was destroyed while the call was in flight; create a new one', 'destroyed'))
     this.device.removeEventListener('uncapturederror', this.#onError)
+    for (const k of [...this.#tapes]) k.destroy()
+    this.#pipelines.clear()
     this.#slots.destroy()
     if (this.#owned) this.device.destroy()
     void this.#keepAlive
@@ -218,83 +356,156 @@ export class GpuEngine {
    * One run of a compiled kernel over all tiles of a batch, rows into `sink`. Call inside
    * exclusive(). Returns stage timings when options.profile is set.
    */
-  async execute(kernel: Kernel, bindings: CheckedBindings, sink: Sink, options: RunOptions, tier: 'fused' | 'interpreter'): Promise<Timings | undefined> {
+  async execute(kernel: Kernel, bindings: CheckedBindings, sink: Sink, options: RunOptions, tier: 'fused' | 'interpreter', weights?: BindingSource): Promise<Timings | undefined> {
     const { size, sources } = bindings
     const profile = options.profile ?? false
     const compute = !options.transferOnly
-    const pipeline = await (tier === 'fused' ? kernel.pipeline : this.interpreter())
+    const pipelines = await this.#unlessBroken(tier === 'fused' ? kernel.pipelines : this.interpreter().then((p) => [p]))
+    const reducer = sink.kind === 'readback' && sink.sums ? await this.#unlessBroken(this.#reduction()) : undefined
+    this.#check()
     if (size === 0) return undefined
     const t0 = performance.now()
-    const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
-    const tape = tier === 'interpreter' ? kernel.tapeBuffers() : undefined
-    const tile = tileSize(kernel.plan, this.device.limits, size, this.#maxTile, tape?.registers ?? 0)
-    if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
-    const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
-    const pending: (Promise<void> | undefined)[] = [undefined, undefined]
-
-    try {
-      await this.#tiles({ kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps })
-    } catch (e) {
-      // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
-      await Promise.allSettled(pending)
-      throw e
+    let tape: ReturnType<Kernel['tapeBuffers']> | undefined
+    if (tier === 'interpreter') {
+      const [t, uploaded] = this.#guard(() => kernel.tapeBuffers(), 'uploading the interpreter tape failed')
+      await uploaded
+      tape = t
     }
-    await Promise.all(pending)
-    this.#throwIfBroken()
-    timings.total = performance.now() - t0
-    return profile ? timings : undefined
+    const scratchRows = tape ? 0 : (kernel.plan.scratch?.rows ?? 0)
+    const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
+    for (;;) {
+      const tile = tileSize(kernel.plan, this.device.limits, size, Math.min(this.#maxTile, this.#tileCap), tape?.registers ?? scratchRows)
+      if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
+      const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
+      const pending: (Promise<void> | undefined)[] = [undefined, undefined]
+      // A retry starts the sums again.
+      if (sink.kind === 'readback') sink.sums?.totals.fill(0)
+      try {
+        try {
+          await this.#tiles({ kernel, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer })
+        } finally {
+          // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
+          await Promise.allSettled(pending)
+        }
+        await Promise.all(pending)
+        this.#throwIfBroken()
+      } catch (e) {
+        // Out of memory: free the slots and run again with tiles half as large (every row is
+        // written again, so nothing of the failed attempt survives); below MIN_TILE, report it.
+        if (!(e instanceof DeviceError && e.reason === 'out-of-memory') || tile <= MIN_TILE || this.#lost || this.#destroyed) throw e
+        this.#slots.destroy()
+        this.#tileCap = Math.max(MIN_TILE, Math.floor(tile / 2))
+        if (this.#debug) console.error(`[wavegrad] out of GPU memory at ${tile} bindings per tile; retrying with ${this.#tileCap}`)
+        continue
+      }
+      timings.total = performance.now() - t0
+      return profile ? timings : undefined
+    }
+  }
+
+  /**
+   * `p`, unless the device is lost or the engine destroyed first (then that DeviceError). Not a
+   * Promise.race against a long-lived promise: that would keep one reaction per call forever.
+   */
+  #unlessBroken<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.add(reject)
+      p.then(resolve, reject).finally(() => this.#waiting.delete(reject))
+    })
+  }
+
+  #breakWith(e: DeviceError): void {
+    for (const fail of this.#waiting) fail(e)
+    this.#waiting.clear()
   }
 
   /** The tile loop of execute(). */
   async #tiles(run: TileRun): Promise<void> {
-    const { kernel, pipeline, sources, size, tile, sink, profile, compute, timings, pending, tape, steps } = run
+    const { kernel, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer } = run
     const { plan } = kernel
     const device = this.device
     const limits = device.limits
     const nIn = plan.inputs.length
+    const inRows = nIn + (weights === undefined ? 0 : 1)
     const rowCount = plan.rows.length
     const outBytes = rowCount * tile * 4
+    // Readback: every row in one copy, or (with parameter sums) the rows read back one by one and
+    // the partial sums after them.
+    const sums = sink.kind === 'readback' ? sink.sums : undefined
+    const readRows = sink.kind === 'readback' ? plan.rows.map((_, r) => r).filter((r) => sink.rows[r] !== undefined) : []
+    const chunks = Math.ceil(tile / CHUNK)
+    const sumWords = sums ? sums.rows.length * chunks : 0
+    const stagingBytes = sums ? (readRows.length * tile + sumWords) * 4 : outBytes
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
       const k = t % 2
       if (pending[k]) await pending[k]
-      const [[slot, group1], allocated] = this.#guard(() => {
-        const slot = this.#slots.get(k, Math.max(nIn, 1) * tile * 4, outBytes, nIn)
-        return [slot, tape ? kernel.interpreterGroup(k, this.#slots.regs(slot, tape.registers * tile * 4)) : undefined] as const
-      }, 'buffer allocation failed')
+      this.#check()
+      let allocation: [readonly [Slot, GPUBindGroup | undefined], Promise<void>]
+      try {
+        allocation = this.#guard(() => {
+          const slot = this.#slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
+          if (sums) this.#slots.sum(slot, sumWords, sums.rows.length, this.#reduceLayout)
+          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, tape.registers * tile * 4))] as const
+          return [slot, scratchRows ? this.#slots.scratch(slot, scratchRows * tile * 4) : undefined] as const
+        }, 'buffer allocation failed')
+      } catch (e) {
+        // A browser may throw (RangeError) where Dawn reports an out-of-memory error.
+        throw new DeviceError(`buffer allocation failed for ${tile} bindings per tile: ${(e as Error).message}`, 'out-of-memory')
+      }
+      const [[slot, group1], allocated] = allocation
       await allocated
       const grid = dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
       const upload = (enc: GPUCommandEncoder) => {
         device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
         if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)
         sources.forEach((src, i) => this.#upload(enc, slot.inputs, i * tile * 4, src, start, len))
+        if (weights !== undefined) this.#upload(enc, slot.inputs, nIn * tile * 4, weights, start, len)
+        if (sums) {
+          device.queue.writeBuffer(slot.sum!.uniform, 0, new Uint32Array([len, tile, chunks, weights === undefined ? 0 : 1, nIn * tile, 0, 0, 0]))
+          device.queue.writeBuffer(slot.sum!.which, 0, new Uint32Array(sums.rows))
+        }
       }
       const dispatch = (enc: GPUCommandEncoder) => {
         if (!compute) return
         const pass = enc.beginComputePass()
-        pass.setPipeline(pipeline)
         pass.setBindGroup(0, slot.bindGroup)
-        if (group1) {
+        if (tape) {
           // The interpreter: one dispatch per tape chunk; registers carry over between them.
-          for (let c = 0; c < tape!.chunks; c++) {
-            pass.setBindGroup(1, group1, [c * CHUNK_BYTES])
+          pass.setPipeline(pipelines[0]!)
+          for (let c = 0; c < tape.chunks; c++) {
+            pass.setBindGroup(1, group1!, [c * CHUNK_BYTES])
             pass.dispatchWorkgroups(grid.x, grid.y)
           }
         } else {
-          pass.dispatchWorkgroups(grid.x, grid.y)
+          // Fused: one kernel, or a segmented plan's kernels in order (the scratch carries over).
+          if (group1) pass.setBindGroup(1, group1)
+          for (const pipeline of pipelines) {
+            pass.setPipeline(pipeline)
+            pass.dispatchWorkgroups(grid.x, grid.y)
+          }
+        }
+        if (sums) {
+          pass.setPipeline(reducer!)
+          pass.setBindGroup(0, slot.sum!.group)
+          pass.dispatchWorkgroups(Math.ceil(len / CHUNK), sums.rows.length)
         }
         pass.end()
       }
       const deliver = (enc: GPUCommandEncoder) => {
-        if (sink.kind === 'readback') enc.copyBufferToBuffer(slot.results, 0, this.#slots.staging(slot, outBytes), 0, outBytes)
-        else for (let r = 0; r < rowCount; r++) enc.copyBufferToBuffer(slot.results, r * tile * 4, sink.buffer, (r * size + start) * 4, len * 4)
+        if (sink.kind === 'readback' && !sums) enc.copyBufferToBuffer(slot.results, 0, this.#slots.staging(slot, outBytes), 0, outBytes)
+        else if (sink.kind === 'readback') {
+          const staging = this.#slots.staging(slot, stagingBytes)
+          readRows.forEach((r, i) => enc.copyBufferToBuffer(slot.results, r * tile * 4, staging, i * tile * 4, len * 4))
+          enc.copyBufferToBuffer(slot.sum!.partials, 0, staging, readRows.length * tile * 4, sumWords * 4)
+        } else for (let r = 0; r < rowCount; r++) enc.copyBufferToBuffer(slot.results, r * tile * 4, sink.buffer, (r * size + start) * 4, len * 4)
       }
       const submit = (...stages: ((enc: GPUCommandEncoder) => void)[]) => {
         const enc = device.createCommandEncoder()
         for (const stage of stages) stage(enc)
         device.queue.submit([enc.finish()])
       }
-      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink.rows, tile, start, len, outBytes) : Promise.resolve())
+      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink, readRows, tile, start, len, stagingBytes, chunks) : Promise.resolve())
       if (profile) {
         let mark = performance.now()
         const stage = async (f: () => void, what: string) => {
@@ -329,12 +540,13 @@ export class GpuEngine {
   }
 
   #check(): void {
-    if (this.#destroyed) throw new DeviceError('this GPU engine was destroyed; create a new one')
+    if (this.#destroyed) throw new DeviceError('this GPU engine was destroyed; create a new one', 'destroyed')
     if (this.#lost) throw this.#lost
   }
 
-  async #buildPipeline(code: string, layout: GPUPipelineLayout, interpreter: boolean): Promise<GPUComputePipeline> {
+  async #buildPipeline(code: string, group1: 'none' | 'interpreter' | 'scratch'): Promise<GPUComputePipeline> {
     const device = this.device
+    const layout = group1 === 'interpreter' ? this.#interpreterPipelineLayout : group1 === 'scratch' ? this.#segmentedLayout : this.#pipelineLayout
     const [module, created] = this.#guard(() => device.createShaderModule({ code }), 'shader module creation failed')
     const info = await module.getCompilationInfo()
     const errors = info.messages.filter((m) => m.type === 'error')
@@ -346,7 +558,7 @@ export class GpuEngine {
     try {
       pipeline = await device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' } })
     } catch (e) {
-      throw new DeviceError(`compute pipeline creation failed: ${(e as Error).message}`)
+      throw this.#lost ?? new DeviceError(`compute pipeline creation failed: ${(e as Error).message}`)
     }
     // Warm-up: a software adapter compiles the pipeline at its first dispatch, not above. It uses
     // buffers of its own so that it never races a run for the slots.
@@ -355,7 +567,8 @@ export class GpuEngine {
       const pass = enc.beginComputePass()
       pass.setPipeline(pipeline)
       pass.setBindGroup(0, this.#slots.warmup())
-      if (interpreter) {
+      if (group1 === 'scratch') pass.setBindGroup(1, this.#slots.warmupScratch())
+      if (group1 === 'interpreter') {
         const buffer = (size: number, usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size, usage })
         pass.setBindGroup(1, this.interpreterBindGroup(buffer(CHUNK_BYTES, UNIFORM), buffer(16, STORAGE), buffer(16, STORAGE)), [0])
       }
@@ -392,8 +605,8 @@ export class GpuEngine {
     const oom = device.popErrorScope()
     const invalid = device.popErrorScope()
     const check = Promise.all([oom, invalid]).then(([o, v]) => {
-      if (o) throw new DeviceError(`${what}: out of GPU memory: ${o.message}`)
-      if (v) throw new DeviceError(`${what}: ${v.message}`)
+      if (o) throw new DeviceError(`${what}: out of GPU memory: ${o.message}`, 'out-of-memory')
+      if (v) throw new DeviceError(`${what}: ${v.message}`, 'validation')
     })
     check.catch(() => undefined)
     if (failed) throw error
@@ -403,7 +616,7 @@ export class GpuEngine {
   /** Throws if the device was lost or reported an error nobody caught. */
   #throwIfBroken(): void {
     if (this.#lost) throw this.#lost
-    if (this.#uncaptured.length) throw new DeviceError(`GPU error: ${this.#uncaptured.splice(0).join('; ')}`)
+    if (this.#uncaptured.length) throw new DeviceError(`GPU error: ${this.#uncaptured.splice(0).join('; ')}`, 'validation')
   }
 
   /** Puts input values for bindings [start, start + len) at `offset` of the tile's inputs buffer. */
@@ -413,7 +626,12 @@ export class GpuEngine {
       // A broadcast number: one float, read by every thread (its step is 0).
       queue.writeBuffer(buffer, offset, new Float32Array([src]))
     } else if (isGpuBinding(src)) {
-      enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + start * 4, buffer, offset, len * 4)
+      try {
+        enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + start * 4, buffer, offset, len * 4)
+      } catch (e) {
+        // WebGPU refuses an object that only looks like a GPUBuffer with a bare TypeError.
+        throw new BindingError(`a { buffer } binding is not a GPUBuffer this device can copy from: ${(e as Error).message}`)
+      }
     } else if (src instanceof Float32Array) {
       queue.writeBuffer(buffer, offset, src.buffer, src.byteOffset + start * 4, len * 4)
     } else {
@@ -424,15 +642,33 @@ export class GpuEngine {
     }
   }
 
-  async #readback(slot: Slot, rows: Float32Array[], tile: number, start: number, len: number, bytes: number): Promise<void> {
+  /**
+   * Copies one tile's rows out of the staging buffer into the sink's arrays (row readRows[i] at
+   * i × tile), and adds its partial sums (after the rows, `chunks` per summed row) to the totals
+   * in float64, in chunk order.
+   */
+  async #readback(slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number): Promise<void> {
     const staging = slot.staging!
     try {
       await staging.mapAsync(1, 0, bytes)
     } catch (e) {
+      if (this.#destroyed) throw new DeviceError('this GPU engine was destroyed while the run was in flight; create a new one', 'destroyed')
       throw this.#lost ?? new DeviceError(`reading results back failed: ${(e as Error).message}`)
     }
     const data = new Float32Array(staging.getMappedRange(0, bytes))
-    for (let r = 0; r < rows.length; r++) rows[r]!.set(data.subarray(r * tile, r * tile + len), start)
+    if (sink.sums) {
+      readRows.forEach((r, i) => sink.rows[r]!.set(data.subarray(i * tile, i * tile + len), start))
+      const base = readRows.length * tile
+      const used = Math.ceil(len / CHUNK)
+      sink.sums.rows.forEach((_, j) => {
+        let s = 0
+        for (let c = 0; c < used; c++) s += data[base + j * chunks + c]!
+        sink.sums!.totals[j]! += s
+      })
+    } else {
+      for (let r = 0; r < sink.rows.length; r++) sink.rows[r]!.set(data.subarray(r * tile, r * tile + len), start)
+    }
     staging.unmap()
   }
+
 }

@@ -37,7 +37,16 @@ export class ShaderError extends WavegradError {
   }
 }
 
+/** What went wrong on the device, for code that reacts (e.g. retrying with smaller tiles). */
+export type DeviceErrorReason = 'no-adapter' | 'lost' | 'destroyed' | 'out-of-memory' | 'validation' | 'internal'
+
 /** The WebGPU device is missing, lost, or reported an error (validation, out of memory, internal). */
 export class DeviceError extends WavegradError {
   override name = 'DeviceError'
+  constructor(
+    message: string,
+    readonly reason: DeviceErrorReason = 'internal',
+  ) {
+    super(message)
+  }
 }

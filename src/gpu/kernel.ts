@@ -9,13 +9,15 @@
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { buildTape, type Tape } from '../codegen/interpreter.js'
+import type { KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
-import type { Graph } from '../graph.js'
+import { describe, type Graph } from '../graph.js'
 import { rowIndex, type Plan, type Row } from '../plan.js'
 import type { Results } from '../reference.js'
 import type { Levels } from '../levelize.js'
 import { COPY_DST, COPY_SRC, STORAGE, UNIFORM } from './buffers.js'
 import type { GpuEngine } from './engine.js'
+import { checkWeights, type SumOptions } from '../params.js'
 import { ShaderError } from './errors.js'
 
 /**
@@ -27,10 +29,23 @@ export const AUTO_FUSE_LIMIT = 4096
 
 /** Which kernel computes a run: see GpuEngineOptions.tier. */
 export type Tier = 'auto' | 'fused' | 'interpreter'
+export const TIERS: readonly Tier[] = ['auto', 'fused', 'interpreter']
 
-export interface RunOptions {
+/** The tier asked for, checked: undefined, or one of TIERS (a BindingError naming them otherwise). */
+export function checkTier(tier: unknown): Tier | undefined {
+  if (tier === undefined || TIERS.includes(tier as Tier)) return tier as Tier | undefined
+  throw new BindingError(`tier must be one of ${TIERS.map((t) => `'${t}'`).join(', ')}, got ${describe(tier)}`)
+}
+
+export interface RunOptions extends SumOptions {
   /** Override the engine's tier for this run. */
   readonly tier?: Tier
+  /**
+   * Read back only batch sums (a training loop's step): `gradients` for the parameters and
+   * `totals[output]` = Σ_b w_b · value_b; `values` and `jacobian` come back empty, so nothing of
+   * size B leaves the GPU.
+   */
+  readonly sumsOnly?: boolean
   /** Measure upload / dispatch / readback separately (serializes them; for benchmarks). */
   readonly profile?: boolean
   /**
@@ -65,6 +80,8 @@ export interface Timings {
 export interface GpuResults extends Results<Float32Array> {
   /** The kernel that computed these numbers. */
   readonly tier: 'fused' | 'interpreter'
+  /** With `sumsOnly`: each output's value summed over the batch (weighted), float64 of f32 partial sums. */
+  readonly totals?: Record<string, number>
   readonly timings?: Timings
 }
 
@@ -82,16 +99,16 @@ export interface GpuResidentResults {
 
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
 export class Kernel {
-  #pipeline: Promise<GPUComputePipeline> | undefined
+  #pipeline: Promise<GPUComputePipeline[]> | undefined
   #fused: 'pending' | 'ready' | 'failed' = 'pending'
   #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
   readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
-  readonly #build: () => Promise<GPUComputePipeline>
+  readonly #build: () => Promise<GPUComputePipeline[]>
 
   /**
-   * `build` makes the fused pipeline. It runs now for tier 'fused', and for 'auto' unless the graph
-   * is larger than AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only
-   * if a run asks for the fused tier.
+   * `build` makes the fused pipelines (one per entry of `sources`). It runs now for tier 'fused',
+   * and for 'auto' unless the graph is larger than AUTO_FUSE_LIMIT (such a graph stays on the
+   * interpreter); for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
     readonly engine: GpuEngine,
@@ -99,15 +116,21 @@ export class Kernel {
     /** The graph's structure when compiled (what the tape is built from, too). */
     readonly levels: Levels,
     readonly plan: Plan,
-    readonly wgsl: string,
-    build: () => Promise<GPUComputePipeline>,
+    /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
+    readonly sources: readonly KernelSource[],
+    build: () => Promise<GPUComputePipeline[]>,
   ) {
     this.#build = build
-    if (engine.tier === 'fused' || (engine.tier === 'auto' && this.#autoFuses())) void this.pipeline.catch(() => undefined)
+    if (engine.tier === 'fused' || (engine.tier === 'auto' && this.#autoFuses())) void this.pipelines.catch(() => undefined)
   }
 
-  /** The fused pipeline (built on first use where the engine's tier is 'interpreter'). */
-  get pipeline(): Promise<GPUComputePipeline> {
+  /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
+  get wgsl(): string {
+    return this.sources.map((k) => k.wgsl).join('\n')
+  }
+
+  /** The fused pipelines in dispatch order (built on first use where the engine's tier is 'interpreter'). */
+  get pipelines(): Promise<GPUComputePipeline[]> {
     if (!this.#pipeline) {
       const building = this.#build()
       this.#pipeline = building
@@ -123,27 +146,41 @@ export class Kernel {
     return this.#pipeline
   }
 
-  /** Resolves when the fused pipeline is built and warmed up; rejects with ShaderError/DeviceError. */
+  /** Resolves when the fused pipelines are built and warmed up; rejects with ShaderError/DeviceError. */
   get ready(): Promise<void> {
-    return this.pipeline.then(() => undefined)
+    return this.pipelines.then(() => undefined)
   }
 
-  /** The tier a run takes: auto = fused once built, the interpreter until then. */
+  /**
+   * The tier a run takes: auto = fused once built, the interpreter until then, and for good if
+   * the fused build failed (a ShaderError: the interpreter runs every op of the table).
+   */
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
-    const tier = asked ?? this.engine.tier
+    const tier = checkTier(asked) ?? this.engine.tier
     if (tier !== 'auto') return tier
     if (!this.#autoFuses()) return 'interpreter'
-    void this.pipeline.catch(() => undefined)
-    return this.#fused === 'pending' ? 'interpreter' : 'fused'
+    void this.pipelines.catch(() => undefined)
+    return this.#fused === 'ready' ? 'fused' : 'interpreter'
   }
 
   #autoFuses(): boolean {
     return this.plan.liveCount <= AUTO_FUSE_LIMIT
   }
 
-  /** The tape of this graph on the GPU (built on the first interpreter run). */
+  /** The tape on the GPU now, if any (for the engine's accounting). */
+  heldTape(): { tape: GPUBuffer; consts: GPUBuffer } | undefined {
+    return this.#tape
+  }
+
+  /**
+   * The tape of this graph on the GPU (uploaded on the first interpreter run, and again after the
+   * engine's tape cache freed it).
+   */
   tapeBuffers(): { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } {
-    if (this.#tape) return this.#tape
+    if (this.#tape) {
+      this.engine.noteTape(this)
+      return this.#tape
+    }
     const t: Tape = buildTape(this.levels, this.plan)
     const device = this.engine.device
     const upload = (data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>, label: string, usage: number) => {
@@ -152,6 +189,7 @@ export class Kernel {
       return buffer
     }
     this.#tape = { tape: upload(t.words, 'wavegrad tape', UNIFORM), consts: upload(t.consts, 'wavegrad tape constants', STORAGE), registers: t.registers, chunks: t.chunks }
+    this.engine.noteTape(this)
     return this.#tape
   }
 
@@ -161,6 +199,7 @@ export class Kernel {
     this.#tape?.consts.destroy()
     this.#tape = undefined
     this.#groups.fill(undefined)
+    this.engine.forgetTape(this)
   }
 
   /** Group 1 of the interpreter for slot k, rebuilt when the slot's register file changed. */
@@ -181,21 +220,46 @@ export class Kernel {
    */
   async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
     const checked = this.#check(bindings)
-    const { plan } = this
-    const rows = plan.rows.map((row) => (options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
+    const { plan, graph } = this
+    const weights = checkWeights(options.weights, checked.size)
+    if (weights && !graph.params.length && !options.sumsOnly) throw new BindingError('weights apply to parameter gradients (and sumsOnly totals), and this graph has no parameters (declare them with graph.param)')
+    // A parameter's rows are summed over the batch on the GPU instead of being read back.
+    const sumsOnly = options.sumsOnly ?? false
+    const summed = plan.rows.flatMap((row, r) => ((row.kind === 'jacobian' && graph.isParam(row.input!)) || (sumsOnly && row.kind === 'value') ? [r] : []))
+    const skipped = (r: number) => summed.includes(r) || (sumsOnly && plan.rows[r]!.kind === 'jacobian')
+    const rows = plan.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
+    const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
     const tier = this.#tier(options.tier)
-    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows }, options, tier))
+    const weightSource = weights as Float32Array | number[] | undefined
+    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows, ...(sums ? { sums } : {}) }, options, tier, weightSource))
     const values: Record<string, Float32Array> = {}
     const jacobian: Record<string, Record<string, Float32Array>> = {}
+    const gradients: Record<string, Record<string, number>> = {}
+    const totals: Record<string, number> = {}
+    const sumOf = (r: number) => sums!.totals[summed.indexOf(r)]!
     plan.rows.forEach((row, r) => {
       if (row.kind === 'value') {
-        values[row.output] = rows[r]!
-        jacobian[row.output] = {}
-      } else {
-        jacobian[row.output]![row.input!] = rows[r]!
+        if (sumsOnly) totals[row.output] = sumOf(r)
+        else {
+          values[row.output] = rows[r]!
+          jacobian[row.output] = {}
+        }
+        gradients[row.output] = {}
+      } else if (rows[r]) {
+        jacobian[row.output]![row.input!] = rows[r]
+      } else if (summed.includes(r)) {
+        gradients[row.output]![row.input!] = sumOf(r)
       }
     })
-    const result: GpuResults = { values, jacobian, size: checked.size, backend: this.engine.description, tier }
+    const result: GpuResults = {
+      values,
+      jacobian,
+      size: checked.size,
+      backend: this.engine.description,
+      tier,
+      ...(graph.params.length ? { gradients } : {}),
+      ...(sumsOnly ? { totals } : {}),
+    }
     return timings ? { ...result, timings } : result
   }
 

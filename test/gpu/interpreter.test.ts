@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, OP_NAMES, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
 import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
@@ -109,6 +109,31 @@ describe("tier 'auto'", () => {
       expectMatchesReference(r1, big, { x: [0.5, 1] }, 1e-4)
       expect(auto.stats().pipelines).toBe(pipelines)
     } finally {
+      auto.destroy()
+    }
+  })
+
+  test("a fused build that fails (ShaderError) leaves 'auto' on the interpreter, with right numbers", async () => {
+    const auto = await createGpuEngine({ tier: 'auto' })
+    const sin = OPS.sin as { wgsl: unknown }
+    const original = sin.wgsl
+    try {
+      await auto.interpreter()
+      // Break only the fused kernels' WGSL for sin: the interpreter was built before.
+      sin.wgsl = ([a]: string[]) => `sinn(${a})`
+      const g = parse('f = sin(x) * y')
+      const kernel = auto.compile(g)
+      const err = await kernel.ready.then(() => undefined, (e: unknown) => e)
+      expect((err as Error).name).toBe('ShaderError')
+      sin.wgsl = original
+      const bindings = { x: randomArray(rng(13), 500, -2, 2), y: randomArray(rng(14), 500, -2, 2) }
+      const r = await kernel.run(bindings)
+      expect(r.tier).toBe('interpreter')
+      expectMatchesReference(r, g, bindings, 1e-5)
+      // Asking for the fused tier explicitly still reports the error.
+      await expect(kernel.run(bindings, { tier: 'fused' })).rejects.toThrow(/WGSL compilation failed/)
+    } finally {
+      sin.wgsl = original
       auto.destroy()
     }
   })

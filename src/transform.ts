@@ -1,0 +1,363 @@
+/**
+ * Graph transformations for forward mode and second order. In: a Graph. Out: a new, ordinary Graph
+ * whose outputs are derivatives of the original's — gradients (reverse accumulation), JVPs
+ * (forward accumulation), Hessian-vector products (forward over reverse) — so any engine and tier
+ * evaluates them unchanged, and an engine's own Jacobian of a gradient graph is the Hessian.
+ *
+ * Invariants: the transformed graph has the original's inputs in the original order (JVP/HVP graphs
+ * then add one tangent input per input); every sweep is a loop over levelize order, never a
+ * recursion; transformed graphs are cached per (graph, version, options). Generated names never
+ * silently collide: a clash raises GraphError.
+ *
+ * Where the symbolic graph differs from the engines: the engines skip a term whose adjoint is exactly
+ * 0 even when its partial is infinite (0 · ∞). The transformations mask that case (guardedProduct)
+ * on the edges of ops whose partial is singular at finite arguments (div, pow, sqrt, log, asin, ...).
+ * An infinity from elsewhere (an overflow, or one carried through further ops) is not masked, so at
+ * such points the symbolic graph may give NaN where an engine gives 0; elsewhere the numbers agree
+ * to rounding. Structural zeros (constants 0) are dropped, so 0 · NaN counts as 0 there.
+ */
+import type { Bindings } from './bindings.js'
+import { BindingError, GraphError } from './errors.js'
+import { Graph, requireOutputs, type Expr } from './graph.js'
+import { adjointSchedule, levelize } from './levelize.js'
+import type { OpName } from './ops.js'
+import { evaluateCpu, type CpuOptions, type Results } from './reference.js'
+import { DERIVATIVES, addTerms, guardedProduct, mulTerms, type Term } from './symbolic.js'
+
+/** Anything with `evaluate(graph, bindings)`: the GPU or CPU engine, or referenceEngine(). */
+export interface EvaluatingEngine<A extends ArrayLike<number> = ArrayLike<number>> {
+  evaluate(graph: Graph, bindings: Bindings): Promise<Results<A>> | Results<A>
+}
+
+export interface GradientGraphOptions {
+  /** The inputs to differentiate by (default: all, in input order). */
+  readonly wrt?: readonly string[]
+}
+
+export interface JvpGraphOptions {
+  /** Keep the original outputs as outputs of the JVP graph (default true). */
+  readonly values?: boolean
+}
+
+/**
+ * Name of the gradient output ∂output/∂input in a gradient graph (likewise the three below).
+ *
+ * @example
+ * gradientName('f', 'x')   // 'd_f_x';  tangentName('x') // 'tangent_x'
+ */
+export function gradientName(output: string, input: string): string {
+  return `d_${output}_${input}`
+}
+/** Name of the tangent input of `input` in a JVP or HVP graph. */
+export function tangentName(input: string): string {
+  return `tangent_${input}`
+}
+/** Name of an output's JVP in a JVP graph. */
+export function jvpName(output: string): string {
+  return `jvp_${output}`
+}
+/** Name of (H·v)_input for an output in an HVP graph. */
+export function hvpName(output: string, input: string): string {
+  return `hvp_${output}_${input}`
+}
+
+const cache = new WeakMap<Graph, Map<string, { version: number; graph: Graph }>>()
+
+function cached(graph: Graph, key: string, build: () => Graph): Graph {
+  let perGraph = cache.get(graph)
+  if (!perGraph) cache.set(graph, (perGraph = new Map()))
+  const hit = perGraph.get(key)
+  if (hit && hit.version === graph.version) return hit.graph
+  const built = build()
+  perGraph.set(key, { version: graph.version, graph: built })
+  return built
+}
+
+/** Throws GraphError naming the first generated name that is already taken or generated twice. */
+function claimNames(taken: Iterable<string>, generated: readonly string[], what: string): void {
+  const seen = new Set(taken)
+  for (const name of generated) {
+    if (seen.has(name)) throw new GraphError(`${what}: the generated name '${name}' clashes with a name of the graph or another generated name; rename that input or output`)
+    seen.add(name)
+  }
+}
+
+function resolveWrt(graph: Graph, wrt: readonly string[] | undefined): readonly string[] {
+  if (wrt === undefined) return graph.inputs
+  const known = new Set(graph.inputs)
+  for (const name of wrt) if (!known.has(name)) throw new GraphError(`wrt: no input named '${String(name)}' (inputs: ${graph.inputs.join(', ') || 'none'})`)
+  if (new Set(wrt).size !== wrt.length) throw new GraphError(`wrt names an input twice: ${wrt.join(', ')}`)
+  return wrt
+}
+
+/** Copies the live nodes of `src` into `dst` (inputs by name via `input`); returns the Expr per node id. */
+function copyNodes(src: Graph, dst: Graph, input: (name: string) => Expr): Expr[] {
+  const levels = levelize(src)
+  const map: Expr[] = new Array(src.nodeCount)
+  for (const id of levels.order) {
+    const kind = src.kind(id)
+    if (kind === 'input') map[id] = input(src.label(id)!)
+    else if (kind === 'const') map[id] = dst.constant(src.constValue(id))
+    else map[id] = dst.apply(kind, src.args(id).map((a) => map[a]!))
+  }
+  return map
+}
+
+/** The symbolic partials of node `id` of `src`, built in `dst` from the copied nodes (memoised per node). */
+function partialsMemo(src: Graph, dst: Graph, map: readonly Expr[]): (id: number) => readonly Term[] {
+  const memo = new Map<number, readonly Term[]>()
+  return (id) => {
+    let p = memo.get(id)
+    if (!p) {
+      const op = src.kind(id) as OpName
+      p = DERIVATIVES[op].partials(dst, src.args(id).map((a) => map[a]!), map[id]!)
+      memo.set(id, p)
+    }
+    return p
+  }
+}
+
+const isSingular = (g: Graph, id: number): boolean => {
+  const kind = g.kind(id)
+  return kind !== 'input' && kind !== 'const' && DERIVATIVES[kind].singular === true
+}
+
+/**
+ * Reverse accumulation into `dst`: for each output of `src`, the adjoint of each `wrt` input as a
+ * Term. adj(n) = [n = output] + Σ_users adj(user) · ∂user/∂n, in the engines' schedule order.
+ */
+function reverseSweep(src: Graph, dst: Graph, map: readonly Expr[], wrt: readonly string[]): Term[][] {
+  const levels = levelize(src)
+  const partials = partialsMemo(src, dst, map)
+  return src.outputs.map((o) => {
+    const adj = new Map<number, Term>()
+    for (const { node, seed, users } of adjointSchedule(levels, src.outputNode(o))) {
+      let acc: Term = seed ? 1 : 0
+      for (const { user, slot } of users) {
+        const a = adj.get(user) ?? 0
+        if (a === 0) continue
+        const p = partials(user)[slot]!
+        acc = addTerms(dst, acc, isSingular(src, user) ? guardedProduct(dst, a, p) : mulTerms(dst, a, p))
+      }
+      adj.set(node, acc)
+    }
+    return wrt.map((i) => adj.get(src.inputNode(i)) ?? 0)
+  })
+}
+
+/**
+ * Forward accumulation: the tangent of every live node of `src` as a Term of `dst`,
+ * dot(n) = Σ_i ∂n/∂arg_i · dot(arg_i), seeded by `seed(inputName)` at the inputs.
+ */
+function forwardSweep(src: Graph, dst: Graph, map: readonly Expr[], seed: (name: string) => Term): Term[] {
+  const levels = levelize(src)
+  const partials = partialsMemo(src, dst, map)
+  const dot: Term[] = new Array(src.nodeCount).fill(0)
+  for (const id of levels.order) {
+    const kind = src.kind(id)
+    if (kind === 'input') dot[id] = seed(src.label(id)!)
+    if (kind === 'input' || kind === 'const') continue
+    const args = src.args(id)
+    if (args.every((a) => dot[a] === 0)) continue
+    const p = partials(id)
+    let acc: Term = 0
+    args.forEach((a, slot) => {
+      if (dot[a] === 0) return
+      acc = addTerms(dst, acc, isSingular(src, a) ? guardedProduct(dst, p[slot]!, dot[a]!) : mulTerms(dst, p[slot]!, dot[a]!))
+    })
+    dot[id] = acc
+  }
+  return dot
+}
+
+/**
+ * The gradient graph: the same inputs, and one output `d_<output>_<input>` = ∂output/∂input per
+ * output and `wrt` input, built symbolically by reverse accumulation. Evaluating it gives the
+ * Jacobian as values; an engine's Jacobian of it is the Hessian (see `hessian`).
+ *
+ * @example
+ * const gg = gradientGraph(parse('f = x*x*y'))
+ * gg.outputs                                         // ['d_f_x', 'd_f_y']
+ * evaluateCpu(gg, { x: [3], y: [2] }).values.d_f_x   // [12]
+ */
+export function gradientGraph(graph: Graph, options: GradientGraphOptions = {}): Graph {
+  requireOutputs(graph)
+  const wrt = resolveWrt(graph, options.wrt)
+  return cached(graph, `gradient:${JSON.stringify(wrt)}`, () => {
+    const names = graph.outputs.flatMap((o) => wrt.map((i) => gradientName(o, i)))
+    claimNames(graph.inputs, names, 'gradientGraph')
+    const dst = new Graph()
+    for (const i of graph.inputs) dst.input(i)
+    const map = copyNodes(graph, dst, (name) => dst.input(name))
+    const grads = reverseSweep(graph, dst, map, wrt)
+    graph.outputs.forEach((o, k) => wrt.forEach((i, j) => dst.output(gradientName(o, i), grads[k]![j]!)))
+    return dst
+  })
+}
+
+/**
+ * The JVP graph: the original inputs, then one tangent input `tangent_<input>` per input; outputs
+ * each original `<output>` (unless `values: false`), then `jvp_<output>` = Σ_i ∂output/∂input_i ·
+ * tangent_i, built by forward accumulation. An engine's Jacobian of `jvp_<output>` is H·v with
+ * respect to the inputs and the gradient with respect to the tangents.
+ *
+ * @example
+ * const jg = jvpGraph(parse('f = x*y'))
+ * jg.inputs    // ['x', 'y', 'tangent_x', 'tangent_y']
+ * evaluateCpu(jg, { x: [2], y: [3], tangent_x: [1], tangent_y: [10] }).values.jvp_f   // [3 + 20]
+ */
+export function jvpGraph(graph: Graph, options: JvpGraphOptions = {}): Graph {
+  requireOutputs(graph)
+  const values = options.values ?? true
+  return cached(graph, `jvp:${values}`, () => {
+    const tangents = graph.inputs.map(tangentName)
+    claimNames([...graph.inputs, ...graph.outputs], [...tangents, ...graph.outputs.map(jvpName)], 'jvpGraph')
+    const dst = new Graph()
+    for (const i of graph.inputs) dst.input(i)
+    for (const t of tangents) dst.input(t)
+    const map = copyNodes(graph, dst, (name) => dst.input(name))
+    const dot = forwardSweep(graph, dst, map, (name) => dst.input(tangentName(name)))
+    for (const o of graph.outputs) {
+      if (values) dst.output(o, map[graph.outputNode(o)]!)
+      dst.output(jvpName(o), dot[graph.outputNode(o)]!)
+    }
+    return dst
+  })
+}
+
+/**
+ * The HVP graph, forward over reverse: the original inputs, then `tangent_<input>` per `wrt` input;
+ * outputs `hvp_<output>_<input>` = (H·v)_input = Σ_j ∂²output/∂input∂input_j · tangent_j — the
+ * forward-mode tangent of the gradient graph's outputs.
+ *
+ * @example
+ * const hg = hvpGraph(parse('f = x*x*y'))            // H = [[2y, 2x], [2x, 0]]
+ * evaluateCpu(hg, { x: [3], y: [2], tangent_x: [1], tangent_y: [0] }).values.hvp_f_x   // [4]
+ */
+export function hvpGraph(graph: Graph, options: GradientGraphOptions = {}): Graph {
+  requireOutputs(graph)
+  const wrt = resolveWrt(graph, options.wrt)
+  return cached(graph, `hvp:${JSON.stringify(wrt)}`, () => {
+    const grad = gradientGraph(graph, { wrt })
+    const tangents = wrt.map(tangentName)
+    const names = graph.outputs.flatMap((o) => wrt.map((i) => hvpName(o, i)))
+    claimNames([...graph.inputs, ...graph.outputs], [...tangents, ...names], 'hvpGraph')
+    const dst = new Graph()
+    for (const i of graph.inputs) dst.input(i)
+    for (const t of tangents) dst.input(t)
+    const map = copyNodes(grad, dst, (name) => dst.input(name))
+    const seeded = new Set(wrt)
+    const dot = forwardSweep(grad, dst, map, (name) => (seeded.has(name) ? dst.input(tangentName(name)) : 0))
+    graph.outputs.forEach((o) => wrt.forEach((i) => dst.output(hvpName(o, i), dot[grad.outputNode(gradientName(o, i))]!)))
+    return dst
+  })
+}
+
+/**
+ * evaluateCpu as an engine (float64 unless `precision: 'f32'`), for the functions below.
+ *
+ * @example
+ * const H = await hessian(g, referenceEngine(), { x: [1], y: [2] })
+ */
+export function referenceEngine(options: CpuOptions = {}): EvaluatingEngine<Float64Array> {
+  return { evaluate: (graph, bindings) => evaluateCpu(graph, bindings, options) }
+}
+
+/** hessian[output][input_i][input_j] = ∂²output/∂input_i∂input_j, one number per binding. */
+export type Hessian<A> = Record<string, Record<string, Record<string, A>>>
+
+/**
+ * Full Hessians per binding: evaluates the gradient graph on `engine` and reads its Jacobian. Cost
+ * grows with the number of inputs squared; for one direction use `hvp`.
+ *
+ * @example
+ * const H = await hessian(parse('f = (1-x)^2 + 100*(y-x^2)^2'), await createGpuEngine(), { x, y })
+ * H.f.x.y   // ∂²f/∂x∂y = -400x per binding
+ */
+export async function hessian<A extends ArrayLike<number>>(graph: Graph, engine: EvaluatingEngine<A>, bindings: Bindings, options: GradientGraphOptions = {}): Promise<Hessian<A>> {
+  const wrt = resolveWrt(graph, options.wrt)
+  const r = await engine.evaluate(gradientGraph(graph, { wrt }), bindings)
+  return Object.fromEntries(graph.outputs.map((o) => [o, Object.fromEntries(wrt.map((i) => [i, Object.fromEntries(wrt.map((j) => [j, r.jacobian[gradientName(o, i)]![j]!]))]))]))
+}
+
+/** Tangents (or HVP directions) by input name; a missing input gets 0. */
+export type Tangents = Readonly<Record<string, Bindings[string]>>
+
+/**
+ * The bindings of a tangent-extended graph: the user's, plus `tangent_<i>` for each of `inputs`
+ * (a direction given in `vectors`, else 0). Directions may only be given for `allowed` inputs.
+ */
+function tangentBindings(bindings: Bindings, vectors: Tangents, allowed: readonly string[], inputs: readonly string[], what: string): Bindings {
+  if (vectors === null || typeof vectors !== 'object') throw new BindingError(`${what}: directions must be an object mapping input names to arrays or numbers`)
+  const known = new Set(allowed)
+  const unknown = Object.keys(vectors).filter((k) => !known.has(k))
+  if (unknown.length) throw new BindingError(`${what}: unknown input${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (directions may be given for: ${allowed.join(', ') || 'none'})`)
+  const out: Record<string, Bindings[string]> = { ...bindings }
+  for (const i of inputs) out[tangentName(i)] = Object.prototype.hasOwnProperty.call(vectors, i) ? vectors[i]! : 0
+  return out
+}
+
+export interface JvpResults<A> {
+  readonly values: Record<string, A>
+  /** jvp[output] = Σ_i ∂output/∂input_i · tangent_i per binding. */
+  readonly jvp: Record<string, A>
+  readonly size: number
+  readonly backend: string
+}
+
+/**
+ * Values and Jacobian-vector products (forward mode) per binding, on any engine.
+ *
+ * @example
+ * const r = await jvp(parse('f = x*y'), engine, { x: [2], y: [3] }, { x: [1] })
+ * r.jvp.f   // [3]: ∂f/∂x · 1
+ */
+export async function jvp<A extends ArrayLike<number>>(graph: Graph, engine: EvaluatingEngine<A>, bindings: Bindings, tangents: Tangents): Promise<JvpResults<A>> {
+  const jg = jvpGraph(graph)
+  const r = await engine.evaluate(jg, tangentBindings(bindings, tangents, graph.inputs, graph.inputs, 'jvp'))
+  return {
+    values: Object.fromEntries(graph.outputs.map((o) => [o, r.values[o]!])),
+    jvp: Object.fromEntries(graph.outputs.map((o) => [o, r.values[jvpName(o)]!])),
+    size: r.size,
+    backend: r.backend,
+  }
+}
+
+export interface HvpOptions extends GradientGraphOptions {
+  /**
+   * 'reverse-over-forward' (default): the engine's Jacobian of the JVP graph (tangents only on
+   * `wrt`) with respect to the inputs — one reverse sweep and 2n rows per output, whatever n.
+   * 'forward-over-reverse': hvpGraph's values; the same numbers, but an engine also computes that
+   * graph's own Jacobian (2n² rows per output), so it compiles and runs slower
+   * (bench/SECOND_ORDER.md, software adapter: ~1.5x at n = 4, 10-20x at n = 8 and 16).
+   */
+  readonly method?: 'forward-over-reverse' | 'reverse-over-forward'
+}
+
+export interface HvpResults<A> {
+  /** hvp[output][input] = (H·v)_input per binding. */
+  readonly hvp: Record<string, Record<string, A>>
+  readonly size: number
+  readonly backend: string
+}
+
+/**
+ * Hessian-vector products per binding: (H·v)_i = Σ_j ∂²output/∂x_i∂x_j · v_j, on any engine; one
+ * fused graph, no n² Hessian (see HvpOptions.method).
+ *
+ * @example
+ * const r = await hvp(parse('f = x*x*y'), engine, { x: [3], y: [2] }, { x: [1], y: [0] })
+ * r.hvp.f.x   // [4]: 2y·1 + 2x·0
+ */
+export async function hvp<A extends ArrayLike<number>>(graph: Graph, engine: EvaluatingEngine<A>, bindings: Bindings, vectors: Tangents, options: HvpOptions = {}): Promise<HvpResults<A>> {
+  const wrt = resolveWrt(graph, options.wrt)
+  const method = options.method ?? 'reverse-over-forward'
+  if (method === 'forward-over-reverse') {
+    const r = await engine.evaluate(hvpGraph(graph, { wrt }), tangentBindings(bindings, vectors, wrt, wrt, 'hvp'))
+    return { hvp: Object.fromEntries(graph.outputs.map((o) => [o, Object.fromEntries(wrt.map((i) => [i, r.values[hvpName(o, i)]!]))])), size: r.size, backend: r.backend }
+  }
+  if (method !== 'reverse-over-forward') throw new TypeError(`hvp: method must be 'forward-over-reverse' or 'reverse-over-forward', got ${String(method)}`)
+  // Tangents of inputs outside `wrt` are bound to 0: the JVP is along `wrt` only.
+  const r = await engine.evaluate(jvpGraph(graph, { values: false }), tangentBindings(bindings, vectors, wrt, graph.inputs, 'hvp'))
+  return { hvp: Object.fromEntries(graph.outputs.map((o) => [o, Object.fromEntries(wrt.map((i) => [i, r.jacobian[jvpName(o)]![i]!]))])), size: r.size, backend: r.backend }
+}
