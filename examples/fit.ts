@@ -2,7 +2,7 @@
  * Fits y = a · sin(b · x) + c to 2^20 noisy points by gradient descent, entirely on the GPU: the
  * data is uploaded once into GPU buffers; each iteration binds the three parameters as numbers,
  * and reads back only the batch sums (the mean loss and its gradient), computed by a deterministic
- * tree reduction on the GPU. One progress line per iteration.
+ * reduction on the GPU (partial sums in a fixed order). One progress line per iteration.
  *
  *   npm run example:fit            (ITERATIONS=n to change the 40 iterations)
  */

@@ -58,7 +58,8 @@ export class Expr {
 }
 export interface Expr extends OpMethods<Expr, ExprLike> {}
 
-for (const name of OP_NAMES) {
+/** Adds the Expr method and the free function of an op (every op of the table; registerOp's too). */
+export function installOp(name: OpName): void {
   Object.defineProperty(Expr.prototype, name, {
     value: function (this: Expr, ...rest: ExprLike[]) {
       return this.graph.apply(name, [this, ...rest])
@@ -66,6 +67,11 @@ for (const name of OP_NAMES) {
     writable: true,
     configurable: true,
   })
+  ;(fns as Record<string, unknown>)[name] = (...args: ExprLike[]) => {
+    const e = args.find((a): a is Expr => a instanceof Expr)
+    if (!e) throw new GraphError(`${name}(${args.map(describe).join(', ')}): at least one argument must be an Expr of a Graph`)
+    return e.graph.apply(name, args)
+  }
 }
 
 /** Options for `new Graph()`. */
@@ -323,13 +329,5 @@ export type FreeFunctions = { [K in OpName]: FreeFn<Arity<K>> }
  * @example
  * const { sin, mul } = fns; g.output('f', sin(mul(x, 2)))
  */
-export const fns: FreeFunctions = Object.fromEntries(
-  OP_NAMES.map((name) => [
-    name,
-    (...args: ExprLike[]) => {
-      const e = args.find((a): a is Expr => a instanceof Expr)
-      if (!e) throw new GraphError(`${name}(${args.map(describe).join(', ')}): at least one argument must be an Expr of a Graph`)
-      return e.graph.apply(name, args)
-    },
-  ]),
-) as FreeFunctions
+export const fns = {} as FreeFunctions
+for (const name of OP_NAMES) installOp(name)

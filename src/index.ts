@@ -9,6 +9,7 @@
  * r.values.f, r.jacobian.f.x, r.jacobian.f.y
  */
 export { OPS, OP_NAMES, type OpName, type OpSpec } from './ops.js'
+export { registerOp, type CustomOpSpec } from './custom.js'
 export { Graph, Expr, fns, type ExprLike, type GraphOptions, type NodeKind } from './graph.js'
 export { parse } from './parse.js'
 export { levelize, type Levels } from './levelize.js'

@@ -4,7 +4,7 @@
  * the WGSL helper functions those use, and a sampling domain for tests.
  *
  * Invariants: no other file switches on an op name; adding an op touches only this table (and its
- * tests). The JS formulas drive the CPU reference, the WGSL formulas the GPU; tests tie them together
+ * tests), or, at run time, registerOp (custom.ts) appends one; the table only grows. The JS formulas drive the CPU reference, the WGSL formulas the GPU; tests tie them together
  * (finite differences, CPU vs GPU).
  *
  * Kink conventions: relu'(0) = 0, abs'(0) = 0, min/max pass the gradient to the first argument on
@@ -32,8 +32,8 @@ export interface OpSpec {
   readonly wgsl: WgslFn
   /** wgslPartials[i] = ∂out/∂arg_i as a WGSL f32 expression. */
   readonly wgslPartials: readonly WgslFn[]
-  /** Helper functions (files in shaders/, by function name) the WGSL above calls. */
-  readonly helpers?: readonly HelperName[]
+  /** Helper functions (files in shaders/, by function name; or a custom op's own) the WGSL above calls. */
+  readonly helpers?: readonly (HelperName | `op_${string}`)[]
   /** Where tests sample each argument: [lo, hi]. */
   readonly domain: readonly (readonly [number, number])[]
   /** Infix symbol in the expression language, if any (unary minus is `neg`). */
@@ -463,8 +463,31 @@ export const OPS = {
 /** The name of a computing op (every key of OPS). */
 export type OpName = keyof typeof OPS
 
-/** Names of all ops, in table order. */
+/** Names of all ops, in table order (custom ops, registered with registerOp, at the end). */
 export const OP_NAMES = Object.keys(OPS) as OpName[]
+
+/** Position of each op in OP_NAMES (the interpreter's opcode). */
+const OP_INDEX = new Map<string, number>(OP_NAMES.map((n, i) => [n, i]))
+
+/** The op's position in OP_NAMES. */
+export function opIndex(name: OpName): number {
+  return OP_INDEX.get(name)!
+}
+
+/** WGSL source of custom ops' helper functions, by helper name (see addOp). */
+export const CUSTOM_HELPERS = new Map<string, string>()
+
+/**
+ * Adds an op to the table (custom.ts registerOp checks it first): OPS, OP_NAMES, the zero-partial
+ * table and `helperSource` (WGSL functions its formulas call, under the name `helperName`).
+ */
+export function addOp(name: string, spec: OpSpec, helperName?: string, helperSource?: string): void {
+  ;(OPS as unknown as Record<string, OpSpec>)[name] = spec
+  ;(OP_NAMES as string[]).push(name)
+  OP_INDEX.set(name, OP_NAMES.length - 1)
+  ;(ZERO_PARTIALS as Record<string, readonly boolean[]>)[name] = zeroPartials(spec)
+  if (helperName && helperSource !== undefined) CUSTOM_HELPERS.set(helperName, helperSource)
+}
 
 /** The table entry of an op name, typed as the general OpSpec. */
 export function opSpec(name: OpName): OpSpec {
@@ -479,10 +502,12 @@ export function isZeroPartial(op: OpName, slot: number): boolean {
   return ZERO_PARTIALS[op]?.[slot] === true
 }
 
+function zeroPartials(spec: OpSpec): readonly boolean[] {
+  return spec.wgslPartials.map((partial) => partial(['a', 'b', 'c'], [], 'o') === '0.0')
+}
+
 // Decided once per (op, slot), not per graph edge: every reverse schedule asks for every edge.
-const ZERO_PARTIALS: Readonly<Record<string, readonly boolean[]>> = Object.fromEntries(
-  OP_NAMES.map((n) => [n, (OPS[n] as OpSpec).wgslPartials.map((partial) => partial(['a', 'b', 'c'], [], 'o') === '0.0')]),
-)
+const ZERO_PARTIALS: Readonly<Record<string, readonly boolean[]>> = Object.fromEntries(OP_NAMES.map((n) => [n, zeroPartials(OPS[n] as OpSpec)]))
 
 /** True if `name` is an op of the table (guards parser and deserialisation input). */
 export function isOpName(name: string): name is OpName {

@@ -5,7 +5,7 @@
  * float64 in binding order (deterministic).
  *
  * A weight of 0 drops its binding even where the Jacobian is NaN or infinite (the engines' rule: a
- * zero adjoint contributes 0). The GPU engine does the same sum as a tree on the GPU (see
+ * zero adjoint contributes 0). The GPU engine sums in a fixed order on the GPU (see
  * gpu/reduce.ts); both return this shape.
  */
 import { BindingError } from './errors.js'

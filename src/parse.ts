@@ -34,7 +34,8 @@ const NUMBER = /(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y
 /** Deeper nesting is a ParseError rather than a stack overflow (each level costs ~7 JS frames). */
 const MAX_NESTING = 500
-const FUNCTIONS = OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'pow').join(', ')
+/** The function names of the language (registered custom ops included), for error messages. */
+const functions = () => OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'pow').join(', ')
 
 /**
  * Parses a program into a Graph.
@@ -173,7 +174,7 @@ class Parser {
   }
 
   #call(fn: Token): Expr {
-    if (!isOpName(fn.text)) this.#fail(fn, `unknown function '${fn.text}' (known: ${FUNCTIONS})`)
+    if (!isOpName(fn.text)) this.#fail(fn, `unknown function '${fn.text}' (known: ${functions()})`)
     const open = this.#peek()
     this.#pos++
     const args: Expr[] = []

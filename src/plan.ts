@@ -84,6 +84,8 @@ export interface Plan {
   readonly depth: number
   readonly widest: number
   readonly liveCount: number
+  /** False for a values-only plan (rows: one value row per output; no reverse sweep). */
+  readonly jacobian: boolean
   /** Present when there is more than one segment (kernels.length > 1). */
   readonly scratch?: ScratchLayout
 }
@@ -94,18 +96,24 @@ export interface PlanOptions {
    * graph's size.
    */
   readonly segmentCost?: number | undefined
+  /**
+   * false: values only (forward mode's JVP graphs, or a model's predictions): one row per output,
+   * no reverse sweep, and never segmented (a forward-only kernel compiles quickly).
+   */
+  readonly jacobian?: boolean | undefined
 }
 
 /**
- * Default segment budget, in segmentCost units (~1,000 nodes of bench/graphs.ts's mix). Measured on
- * llvmpipe (2 cores, cold cache, machine loaded): an arithmetic node costs ~0.3 ms of compile, a
- * node calling a WGSL helper (trig, tanh, sigmoid, ...) ~5 ms, and one kernel's compile grows
- * super-linearly beyond ~1,000 nodes (10,000 nodes: over 900 s as one kernel, 684 s in 16
- * segments). Below that, one kernel compiles faster than its segments (1,000 nodes: 9.8 s as one,
- * 31 s as 2), because each segment's reverse kernel recomputes its forward values and every value
- * crossing a cut costs a store and a load: so the budget only cuts graphs beyond ~1,000 nodes.
+ * Default segment budget, in segmentCost units (~4,000 nodes of bench/graphs.ts's mix, which
+ * averages ~8 units a node). Measured on llvmpipe (2 cores, cold shader cache, quiet machine):
+ * one kernel's compile grows super-linearly with its size (1,000 nodes 4-7 s, 2,000 nodes 8 s,
+ * 10,000 nodes 377 s), and segments pay a price of their own (each reverse kernel recomputes its
+ * forward values; every value crossing a cut is a store and a load): 2,000 nodes compile in 8 s
+ * as one kernel but 23-24 s in 3 or 13 segments, and run 4x slower; 10,000 nodes compile in 254 s
+ * in 4 segments (budget 16,384) against 377 s as one, and run 1.3x slower. So only graphs well
+ * beyond the crossover (~5,000 nodes) are cut.
  */
-export const COST_BUDGET = 8192
+export const COST_BUDGET = 32768
 
 /** Compile cost of one node: 1 for plain arithmetic, 16 for an op that calls a WGSL helper. */
 export function segmentCost(kind: string): number {
@@ -132,12 +140,13 @@ export function planKernels(levels: Levels, options: PlanOptions = {}): Plan {
   requireOutputs(graph)
   const inputs = graph.inputs
   const outputs = graph.outputs
+  const jacobian = options.jacobian ?? true
   const rows: Row[] = []
   for (const output of outputs) {
     rows.push({ kind: 'value', output })
-    for (const input of inputs) rows.push({ kind: 'jacobian', output, input })
+    if (jacobian) for (const input of inputs) rows.push({ kind: 'jacobian', output, input })
   }
-  const kernels = segments(levels, options.segmentCost ?? COST_BUDGET)
+  const kernels = segments(levels, jacobian ? (options.segmentCost ?? COST_BUDGET) : Infinity)
   return {
     inputs,
     outputs,
@@ -147,6 +156,7 @@ export function planKernels(levels: Levels, options: PlanOptions = {}): Plan {
     depth: levels.depth,
     widest: levels.widest,
     liveCount: levels.liveCount,
+    jacobian,
     ...(kernels.length > 1 ? { scratch: scratchLayout(levels, kernels) } : {}),
   }
 }
@@ -281,5 +291,9 @@ export function dispatchGrid(n: number, workgroupSize: number, maxPerDimension: 
 
 /** Index in plan.rows of output o's value row (no input), or of its ∂o/∂input row. */
 export function rowIndex(plan: Plan, outputIndex: number, inputIndex?: number): number {
+  if (!plan.jacobian) {
+    if (inputIndex !== undefined) throw new RangeError('a values-only plan has no Jacobian rows')
+    return outputIndex
+  }
   return outputIndex * (1 + plan.inputs.length) + (inputIndex === undefined ? 0 : 1 + inputIndex)
 }

@@ -20,6 +20,8 @@ export type Precision = 'f64' | 'f32'
 
 export interface CpuOptions extends SumOptions {
   readonly precision?: Precision
+  /** false: values only (no reverse sweep; `jacobian` holds an empty object per output). */
+  readonly jacobian?: boolean
 }
 
 /** Values and Jacobians per binding: values[out][b], jacobian[out][input][b]. */
@@ -53,6 +55,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   requireOutputs(graph)
   const { size, sources } = checkBindings(graph, bindings)
   const weights = checkWeights(options.weights, size)
+  const withJacobian = options.jacobian ?? true
   // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
   const arrays = sources as readonly (ArrayLike<number> | number)[]
   const levels = levelize(graph)
@@ -62,11 +65,11 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   const jacobian: Record<string, Record<string, Float64Array>> = {}
   for (const o of outputs) {
     values[o] = new Float64Array(size)
-    jacobian[o] = Object.fromEntries(inputs.map((i) => [i, new Float64Array(size)]))
+    jacobian[o] = withJacobian ? Object.fromEntries(inputs.map((i) => [i, new Float64Array(size)])) : {}
   }
   const outNodes = outputs.map((o) => graph.outputNode(o))
   const inNodes = inputs.map((i) => graph.inputNode(i))
-  const schedules = outNodes.map((o) => adjointSchedule(levels, o))
+  const schedules = withJacobian ? outNodes.map((o) => adjointSchedule(levels, o)) : outNodes.map(() => [])
   const sweep = new Sweep(levels, precision === 'f32', Math.max(1, Math.min(MAX_TILE, size, Math.floor(TILE_ELEMENTS / (2 * levels.liveCount)))))
 
   for (let start = 0; start < size; start += sweep.tile) {
@@ -76,7 +79,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
       const node = outNodes[k]!
       values[o]!.set(sweep.vals.subarray(sweep.slot[node]! * sweep.tile, sweep.slot[node]! * sweep.tile + len), start)
       const schedule = schedules[k]!
-      if (schedule.length === 0) return
+      if (schedule.length === 0 || !withJacobian) return
       sweep.reverse(schedule, len)
       const reached = new Set(schedule.map((step) => step.node))
       inputs.forEach((name, i) => {
@@ -85,7 +88,8 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
       })
     })
   }
-  return sumParamRows(graph, { values, jacobian, size, backend: `cpu-reference-${precision}` }, weights)
+  const results = { values, jacobian, size, backend: `cpu-reference-${precision}` }
+  return withJacobian ? sumParamRows(graph, results, weights) : results
 }
 
 /**

@@ -11,6 +11,7 @@
  * Also here: the small term algebra (Term = Expr | number) the transformations build with, which
  * drops structural zeros and ones before they reach the graph.
  */
+import { GraphError } from './errors.js'
 import type { Expr, Graph } from './graph.js'
 import type { OpName } from './ops.js'
 
@@ -34,6 +35,13 @@ const LN10 = Math.LN10
 const TWO_OVER_SQRT_PI = 1.1283791670955126
 
 const ZERO2: SymbolicRule = { partials: () => [0, 0] }
+
+/** The rule of an op; a GraphError for a custom op registered without `derivatives`. */
+export function ruleOf(op: OpName): SymbolicRule {
+  const rule = (DERIVATIVES as Partial<Record<string, SymbolicRule>>)[op]
+  if (!rule) throw new GraphError(`op '${op}' has no symbolic derivatives (register it with registerOp(..., { derivatives }) to use it in gradientGraph, jvp, hvp or hessian)`)
+  return rule
+}
 
 /**
  * One rule per op of the table (the Record type makes a missing op a compile error).

@@ -22,12 +22,19 @@ import { Graph, requireOutputs, type Expr } from './graph.js'
 import { adjointSchedule, levelize } from './levelize.js'
 import type { OpName } from './ops.js'
 import { evaluateCpu, type CpuOptions, type Results } from './reference.js'
-import { DERIVATIVES, addTerms, guardedProduct, mulTerms, type Term } from './symbolic.js'
+import { addTerms, guardedProduct, mulTerms, ruleOf, type Term } from './symbolic.js'
 
-/** Anything with `evaluate(graph, bindings)`: the GPU or CPU engine, or referenceEngine(). */
+/**
+ * Anything with `evaluate(graph, bindings)`: the GPU or CPU engine, or referenceEngine(). Engines
+ * that take `{ jacobian: false }` (all of wavegrad's) evaluate values-only graphs (JVPs,
+ * forward-over-reverse HVPs) without a reverse sweep; others compute and drop the Jacobian.
+ */
 export interface EvaluatingEngine<A extends ArrayLike<number> = ArrayLike<number>> {
-  evaluate(graph: Graph, bindings: Bindings): Promise<Results<A>> | Results<A>
+  evaluate(graph: Graph, bindings: Bindings, options?: { readonly jacobian?: boolean }): Promise<Results<A>> | Results<A>
 }
+
+/** Values only: what forward mode needs. */
+const VALUES_ONLY = { jacobian: false } as const
 
 export interface GradientGraphOptions {
   /** The inputs to differentiate by (default: all, in input order). */
@@ -110,7 +117,7 @@ function partialsMemo(src: Graph, dst: Graph, map: readonly Expr[]): (id: number
     let p = memo.get(id)
     if (!p) {
       const op = src.kind(id) as OpName
-      p = DERIVATIVES[op].partials(dst, src.args(id).map((a) => map[a]!), map[id]!)
+      p = ruleOf(op).partials(dst, src.args(id).map((a) => map[a]!), map[id]!)
       memo.set(id, p)
     }
     return p
@@ -119,7 +126,7 @@ function partialsMemo(src: Graph, dst: Graph, map: readonly Expr[]): (id: number
 
 const isSingular = (g: Graph, id: number): boolean => {
   const kind = g.kind(id)
-  return kind !== 'input' && kind !== 'const' && DERIVATIVES[kind].singular === true
+  return kind !== 'input' && kind !== 'const' && ruleOf(kind).singular === true
 }
 
 /**
@@ -260,7 +267,7 @@ export function hvpGraph(graph: Graph, options: GradientGraphOptions = {}): Grap
  * const H = await hessian(g, referenceEngine(), { x: [1], y: [2] })
  */
 export function referenceEngine(options: CpuOptions = {}): EvaluatingEngine<Float64Array> {
-  return { evaluate: (graph, bindings) => evaluateCpu(graph, bindings, options) }
+  return { evaluate: (graph, bindings, more = {}) => evaluateCpu(graph, bindings, { ...options, ...more }) }
 }
 
 /** hessian[output][input_i][input_j] = ∂²output/∂input_i∂input_j, one number per binding. */
@@ -314,7 +321,7 @@ export interface JvpResults<A> {
  */
 export async function jvp<A extends ArrayLike<number>>(graph: Graph, engine: EvaluatingEngine<A>, bindings: Bindings, tangents: Tangents): Promise<JvpResults<A>> {
   const jg = jvpGraph(graph)
-  const r = await engine.evaluate(jg, tangentBindings(bindings, tangents, graph.inputs, graph.inputs, 'jvp'))
+  const r = await engine.evaluate(jg, tangentBindings(bindings, tangents, graph.inputs, graph.inputs, 'jvp'), VALUES_ONLY)
   return {
     values: Object.fromEntries(graph.outputs.map((o) => [o, r.values[o]!])),
     jvp: Object.fromEntries(graph.outputs.map((o) => [o, r.values[jvpName(o)]!])),
@@ -327,9 +334,8 @@ export interface HvpOptions extends GradientGraphOptions {
   /**
    * 'reverse-over-forward' (default): the engine's Jacobian of the JVP graph (tangents only on
    * `wrt`) with respect to the inputs — one reverse sweep and 2n rows per output, whatever n.
-   * 'forward-over-reverse': hvpGraph's values; the same numbers, but an engine also computes that
-   * graph's own Jacobian (2n² rows per output), so it compiles and runs slower
-   * (bench/SECOND_ORDER.md, software adapter: ~1.5x at n = 4, 10-20x at n = 8 and 16).
+   * 'forward-over-reverse': hvpGraph's values, evaluated values-only (no reverse sweep of its
+   * own); the same numbers (bench/SECOND_ORDER.md compares the two).
    */
   readonly method?: 'forward-over-reverse' | 'reverse-over-forward'
 }
@@ -353,7 +359,7 @@ export async function hvp<A extends ArrayLike<number>>(graph: Graph, engine: Eva
   const wrt = resolveWrt(graph, options.wrt)
   const method = options.method ?? 'reverse-over-forward'
   if (method === 'forward-over-reverse') {
-    const r = await engine.evaluate(hvpGraph(graph, { wrt }), tangentBindings(bindings, vectors, wrt, wrt, 'hvp'))
+    const r = await engine.evaluate(hvpGraph(graph, { wrt }), tangentBindings(bindings, vectors, wrt, wrt, 'hvp'), VALUES_ONLY)
     return { hvp: Object.fromEntries(graph.outputs.map((o) => [o, Object.fromEntries(wrt.map((i) => [i, r.values[hvpName(o, i)]!]))])), size: r.size, backend: r.backend }
   }
   if (method !== 'reverse-over-forward') throw new TypeError(`hvp: method must be 'forward-over-reverse' or 'reverse-over-forward', got ${String(method)}`)

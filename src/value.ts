@@ -10,7 +10,7 @@
  */
 import { GraphError } from './errors.js'
 import { Graph, describe, type Expr, type OpMethods } from './graph.js'
-import { OPS, OP_NAMES, type OpName } from './ops.js'
+import { OPS, OP_NAMES, type OpName, type OpSpec } from './ops.js'
 import { adjointsOfAllNodes } from './reference.js'
 
 export interface BackwardOptions {
@@ -40,9 +40,16 @@ export class Value {
   }
 
   static {
-    // One method per op of the table; inside the class so that it can record how a Value was made.
-    for (const name of OP_NAMES) {
-      const spec = OPS[name]
+    for (const name of OP_NAMES) Value.installOp(name)
+  }
+
+  /**
+   * Adds the Value method of an op (every op of the table at load; registerOp's later). Inside the
+   * class so that the method can record how a Value was made.
+   */
+  static installOp(name: OpName): void {
+    {
+      const spec = OPS[name] as OpSpec
       Object.defineProperty(Value.prototype, name, {
         value: function (this: Value, ...rest: (Value | number)[]) {
           const args = [this, ...rest]

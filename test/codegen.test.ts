@@ -118,7 +118,7 @@ describe('WGSL codegen (pinned)', () => {
 
   test('shaders.gen.ts is in sync with shaders/*.wgsl', () => {
     execFileSync(process.execPath, ['scripts/gen-shaders.mjs', '--check'])
-    expect(Object.keys(SHADERS).sort()).toEqual(['wg_atan2', 'wg_erf', 'wg_expm1', 'wg_log', 'wg_log1p', 'wg_max', 'wg_min', 'wg_pow', 'wg_sigmoid', 'wg_sincos', 'wg_tan', 'wg_tanh'])
+    expect(Object.keys(SHADERS).sort()).toEqual(['wg_atan2', 'wg_erf', 'wg_expm1', 'wg_log', 'wg_log1p', 'wg_max', 'wg_min', 'wg_pow', 'wg_sigmoid', 'wg_sincos', 'wg_sinh', 'wg_tan', 'wg_tanh'])
   })
 })
 

@@ -25,7 +25,7 @@
  * at regs[r * stride + t] (neighbouring threads, neighbouring words).
  */
 import { adjointSchedule, type Levels } from '../levelize.js'
-import { isZeroPartial, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
+import { isZeroPartial, opIndex, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
 
@@ -39,9 +39,9 @@ const CONST = 1
 const STORE = 2
 const ZERO_ROW = 3
 const FORWARD = 16
-const PARTIAL = FORWARD + OP_NAMES.length
-
-const opIndex = new Map<OpName, number>(OP_NAMES.map((n, i) => [n, i]))
+/** Room for this many ops (custom ops included) before the partial opcodes: tapes stay valid as ops are added. */
+const MAX_OPS = 1024
+const PARTIAL = FORWARD + MAX_OPS
 const OPERANDS = ['va', 'vb', 'vc']
 
 export interface Tape {
@@ -83,12 +83,13 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
     else if (kind === 'const') emit(CONST, reg[id]!, constant(graph.constValue(id)))
     else {
       const [a = 0, b = 0, c = 0] = graph.args(id).map((x) => reg[x]!)
-      emit(FORWARD + opIndex.get(kind)!, reg[id]!, a, b, c)
+      emit(FORWARD + opIndex(kind), reg[id]!, a, b, c)
     }
   }
   graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
     emit(STORE, reg[out]!, rowIndex(plan, k))
+    if (!plan.jacobian) return
     const has = new Uint8Array(graph.nodeCount)
     for (const { node, seed, users } of adjointSchedule(levels, out)) {
       const terms = users.filter(({ user }) => has[user])
@@ -97,7 +98,7 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
       emit(CONST, live + reg[node]!, seed ? 1 : 0)
       for (const { user, slot } of terms) {
         const [a = 0, b = 0, c = 0] = graph.args(user).map((x) => reg[x]!)
-        emit(PARTIAL + 3 * opIndex.get(graph.kind(user) as OpName)! + slot, live + reg[node]!, a, b, c, reg[user]!, live + reg[user]!)
+        emit(PARTIAL + 3 * opIndex(graph.kind(user) as OpName) + slot, live + reg[node]!, a, b, c, reg[user]!, live + reg[user]!)
       }
     }
     graph.inputs.forEach((input, i) => {
@@ -114,7 +115,7 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
     packed[c * CHUNK_WORDS] = part.length / WORDS_PER_INSTRUCTION
     packed.set(part, c * CHUNK_WORDS + 4)
   }
-  return { words: packed, chunks, consts: Float32Array.from(consts), registers: 2 * Math.max(live, 1), instructions }
+  return { words: packed, chunks, consts: Float32Array.from(consts), registers: (plan.jacobian ? 2 : 1) * Math.max(live, 1), instructions }
 }
 
 /**

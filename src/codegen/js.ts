@@ -61,6 +61,10 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
     const lines = [`R[${rowIndex(plan, k)}][i] = ${val(out)};`]
+    if (!plan.jacobian) {
+      phases.push(lines)
+      return
+    }
     const has = new Uint8Array(graph.nodeCount)
     for (const { node, seed, users } of adjointSchedule(levels, out)) {
       const terms: string[] = seed ? ['1'] : []

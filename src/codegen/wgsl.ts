@@ -129,6 +129,9 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): strin
       const id = order[i]!
       if (layout!.valueRow[id]! >= 0) line(`${cell(layout!.valueRow[id]!)} = ${names[id]};`)
     }
+  } else if (!plan.jacobian) {
+    line('// values only')
+    graph.outputs.forEach((output, k) => line(`results[${rowIndex(plan, k)}u * s + b] = ${names[graph.outputNode(output)]};`))
   } else {
     graph.outputs.forEach((output, k) => reverse(output, k))
   }

@@ -56,7 +56,8 @@ export class CpuKernel {
         jacobian[row.output]![row.input!] = rows[r]!
       }
     })
-    return sumParamRows(this.graph, { values, jacobian, size, backend: this.description }, weights)
+    const results = { values, jacobian, size, backend: this.description }
+    return this.plan.jacobian ? sumParamRows(this.graph, results, weights) : results
   }
 }
 
@@ -70,21 +71,25 @@ export class CpuKernel {
 export class CpuEngine {
   readonly kind = 'cpu'
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
+  readonly #valueKernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
 
   constructor(readonly description: string = CPU_BACKEND) {}
 
-  compile(graph: Graph): CpuKernel {
-    return new CpuKernel(graph, planKernels(levelize(graph)), this.description)
+  /** `{ jacobian: false }`: values only (no reverse sweep). */
+  compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel {
+    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
-    const hit = this.#kernels.get(graph)
+  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<Float64Array>> {
+    const { jacobian = true, ...run } = options
+    const cache = jacobian ? this.#kernels : this.#valueKernels
+    const hit = cache.get(graph)
     let kernel = hit && hit.version === graph.version ? hit.kernel : undefined
     if (!kernel) {
-      kernel = this.compile(graph)
-      this.#kernels.set(graph, { version: graph.version, kernel })
+      kernel = this.compile(graph, { jacobian })
+      cache.set(graph, { version: graph.version, kernel })
     }
-    return kernel.run(bindings, options)
+    return kernel.run(bindings, run)
   }
 
   destroy(): void {}

@@ -22,7 +22,8 @@ import { CHUNK_BYTES, emitInterpreterWgsl } from '../codegen/interpreter.js'
 import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
 import { acquireDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
-import { CHUNK, REDUCE_WGSL, reduceBindGroupLayout } from './reduce.js'
+import { CHUNK, LANES, REDUCE_WGSL, reduceBindGroupLayout } from './reduce.js'
+import { OP_NAMES } from '../ops.js'
 import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
 import { BindingError } from '../errors.js'
 import { describe } from '../graph.js'
@@ -63,6 +64,15 @@ export interface GpuEngineOptions extends DeviceOptions {
    */
   readonly tapeCacheSize?: number
 }
+
+/** What a compiled kernel computes. */
+export interface CompileOptions {
+  /** false: values only (one row per output, no reverse sweep): forward mode's JVP graphs, predictions. */
+  readonly jacobian?: boolean
+}
+
+/** evaluate(): a run's options, and whether to compute Jacobians (see CompileOptions). */
+export interface EvaluateOptions extends RunOptions, CompileOptions {}
 
 /** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
 export type Sink =
@@ -137,6 +147,8 @@ export class GpuEngine {
   readonly #segmentedLayout: GPUPipelineLayout
   readonly #segmentCost: number | undefined
   #interpreter: Promise<GPUComputePipeline> | undefined
+  /** How many ops the interpreter was built for. */
+  #interpreterOps = 0
   #reducer: Promise<GPUComputePipeline> | undefined
   readonly #reduceLayout: GPUBindGroupLayout
   /** The tier runs use unless they ask for another. */
@@ -152,7 +164,9 @@ export class GpuEngine {
   #tileCap = Infinity
   /** Calls waiting on the device (see #unlessBroken), failed at once when it is lost or the engine destroyed. */
   readonly #waiting = new Set<(e: DeviceError) => void>()
+  /** evaluate()'s kernels per graph: with Jacobians, and values only. */
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
+  readonly #valueKernels = new WeakMap<Graph, { version: number; kernel: Kernel }>()
   readonly #uncaptured: string[] = []
   /**
    * Every call wavegrad makes sits in error scopes, so an uncaptured error is someone else's: on
@@ -202,7 +216,10 @@ export class GpuEngine {
 
   /** The interpreter pipeline, built on first use (at creation unless the tier is 'fused'). */
   interpreter(): Promise<GPUComputePipeline> {
+    // Built again after registerOp added ops (old tapes stay valid: opcodes never move).
+    if (this.#interpreterOps !== OP_NAMES.length) this.#interpreter = undefined
     if (!this.#interpreter) {
+      this.#interpreterOps = OP_NAMES.length
       const building = this.#buildPipeline(emitInterpreterWgsl(WORKGROUP_SIZE), 'interpreter')
       this.#interpreter = building
       building.catch(() => {
@@ -286,10 +303,10 @@ export class GpuEngine {
    * Plans and emits the kernel for a graph and starts building its pipeline (await `.ready`, or
    * just call `.run`). The graph's structure at this moment is what the kernel computes.
    */
-  compile(graph: Graph): Kernel {
+  compile(graph: Graph, options: CompileOptions = {}): Kernel {
     this.#check()
     const levels = levelize(graph)
-    const plan = planKernels(levels, { segmentCost: this.#segmentCost })
+    const plan = planKernels(levels, { segmentCost: this.#segmentCost, jacobian: options.jacobian ?? true })
     const sources = kernelSources(levels, plan)
     if (this.#debug) {
       const { scratch, ...summary } = plan
@@ -320,13 +337,14 @@ export class GpuEngine {
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
-  async evaluate(graph: Graph, bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
-    return this.#kernelFor(graph).run(bindings, options)
+  async evaluate(graph: Graph, bindings: Bindings, options: EvaluateOptions = {}): Promise<GpuResults> {
+    const { jacobian, ...run } = options
+    return this.#kernelFor(graph, jacobian ?? true).run(bindings, run)
   }
 
   /** compile (cached) + runToBuffer: the rows stay on the GPU (see Kernel.runToBuffer). */
   async evaluateToBuffer(graph: Graph, bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
-    return this.#kernelFor(graph).runToBuffer(bindings, options)
+    return this.#kernelFor(graph, true).runToBuffer(bindings, options)
   }
 
   /** Frees the engine's buffers (and its device, unless the caller supplied it). */
@@ -434,7 +452,7 @@ export class GpuEngine {
     const sums = sink.kind === 'readback' ? sink.sums : undefined
     const readRows = sink.kind === 'readback' ? plan.rows.map((_, r) => r).filter((r) => sink.rows[r] !== undefined) : []
     const chunks = Math.ceil(tile / CHUNK)
-    const sumWords = sums ? sums.rows.length * chunks : 0
+    const sumWords = sums ? sums.rows.length * chunks * LANES : 0
     const stagingBytes = sums ? (readRows.length * tile + sumWords) * 4 : outBytes
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
@@ -531,11 +549,12 @@ export class GpuEngine {
     }
   }
 
-  #kernelFor(graph: Graph): Kernel {
-    const hit = this.#kernels.get(graph)
+  #kernelFor(graph: Graph, jacobian: boolean): Kernel {
+    const cache = jacobian ? this.#kernels : this.#valueKernels
+    const hit = cache.get(graph)
     if (hit && hit.version === graph.version) return hit.kernel
-    const kernel = this.compile(graph)
-    this.#kernels.set(graph, { version: graph.version, kernel })
+    const kernel = this.compile(graph, { jacobian })
+    cache.set(graph, { version: graph.version, kernel })
     return kernel
   }
 
@@ -644,8 +663,8 @@ export class GpuEngine {
 
   /**
    * Copies one tile's rows out of the staging buffer into the sink's arrays (row readRows[i] at
-   * i × tile), and adds its partial sums (after the rows, `chunks` per summed row) to the totals
-   * in float64, in chunk order.
+   * i × tile), and adds its partial sums (after the rows, `chunks` × LANES per summed row) to the
+   * totals in float64, in index order.
    */
   async #readback(slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number): Promise<void> {
     const staging = slot.staging!
@@ -659,10 +678,10 @@ export class GpuEngine {
     if (sink.sums) {
       readRows.forEach((r, i) => sink.rows[r]!.set(data.subarray(i * tile, i * tile + len), start))
       const base = readRows.length * tile
-      const used = Math.ceil(len / CHUNK)
+      const used = Math.ceil(len / CHUNK) * LANES
       sink.sums.rows.forEach((_, j) => {
         let s = 0
-        for (let c = 0; c < used; c++) s += data[base + j * chunks + c]!
+        for (let c = 0; c < used; c++) s += data[base + j * chunks * LANES + c]!
         sink.sums!.totals[j]! += s
       })
     } else {

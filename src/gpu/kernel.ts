@@ -257,7 +257,7 @@ export class Kernel {
       size: checked.size,
       backend: this.engine.description,
       tier,
-      ...(graph.params.length ? { gradients } : {}),
+      ...(graph.params.length && plan.jacobian ? { gradients } : {}),
       ...(sumsOnly ? { totals } : {}),
     }
     return timings ? { ...result, timings } : result

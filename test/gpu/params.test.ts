@@ -2,7 +2,7 @@
  * Parameters on the GPU: batch-summed gradients by a deterministic tree reduction. Checked against
  * the float64 sums of the per-binding Jacobian (a twin graph with the parameters as inputs), on
  * every tier and a segmented plan; the same bits on every run; other tile sizes within the f32
- * bound of a 1024-term sum; zero weights drop their bindings; `sumsOnly` reads back nothing of size B.
+ * bound of a 64-term sum; zero weights drop their bindings; `sumsOnly` reads back nothing of size B.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { BindingError, createGpuEngine, evaluateCpu, Graph, type Expr, type GpuEngine } from '../../src/index.js'
@@ -80,7 +80,7 @@ describe('parameter gradients on the GPU', () => {
       ] as const) {
         const plain = await run()
         expect(Object.keys(plain.jacobian.loss!), who).toEqual(['x', 'y'])
-        // Each partial sums 1024 f32 terms (error ≤ ~10 ulp of Σ|terms|), the f32 terms themselves
+        // Each partial sums 64 f32 terms (error ≤ ~6 ulp of Σ|terms|), the f32 terms themselves
         // carry a few ulp: 64 ulp of Σ|terms| bounds both.
         expectWithin(plain.gradients!, want, 64)
         expectWithin((await run({ weights: w })).gradients!, wantW, 64)
@@ -101,7 +101,7 @@ describe('parameter gradients on the GPU', () => {
       const again = await small.evaluate(g, { x, y, ...P }, { weights: w })
       expect(again.gradients).toEqual(other.gradients)
       expectWithin(other.gradients!, sums(w), 64)
-      // 7777 is no multiple of 1024: the chunks differ, so the bits may too, within the bound above.
+      // 7777 is no multiple of 64: the partials cover other bindings, so the bits may differ, within the bound above.
       const diff = Math.abs(other.gradients!.loss!.b! - runs[0]!.gradients!.loss!.b!)
       expect(diff).toBeLessThanOrEqual(128 * sums(w).abs.loss!.b! * 2 ** -24)
     } finally {
