@@ -217,7 +217,7 @@ ${markdown(paramHeader, paramRows)}
 ## Segments: one fused kernel vs kernels cut by a cost budget
 
 \`segmentCost\` budget (plan.ts segmentCost: 1 per arithmetic node, 16 per node calling a WGSL
-helper; Infinity = one kernel). S segments run as S - 1 forward kernels and S reverse kernels;
+helper; Infinity = one kernel). S segments run as S reverse kernels and up to S - 1 forward kernels (a segment storing nothing for later ones has none);
 "scratch" is what crosses the cuts, per binding. Cold compiles, as above.
 
 ${markdown(segHeader, segRows)}

@@ -2,8 +2,8 @@
  * npx tsx bench/second-order.ts: Hessian-vector products vs full Hessians on the GPU engine, at
  * B = 2^16 bindings, for a coupled test function of n = 4, 8, 16 inputs. Three ways to the second
  * order, each an ordinary graph the engine runs (src/transform.ts):
- *   - HVP, forward over reverse: hvpGraph's values (the engine also computes that graph's Jacobian,
- *     2n² rows it cannot skip);
+ *   - HVP, forward over reverse: hvpGraph's values, evaluated values-only ({ jacobian: false }: no
+ *     reverse sweep of its own, n rows);
  *   - HVP, reverse over forward: the engine's Jacobian of the JVP graph (one reverse sweep, 2n rows);
  *   - full Hessian: the engine's Jacobian of the gradient graph (n² rows).
  * Reports compile time, run time (median of 3, after a warm-up), bindings per second, rows read back
@@ -79,18 +79,21 @@ for (const n of SIZES) {
     {
       name: 'HVP, forward over reverse',
       graph: hvpGraph(g),
+      valuesOnly: true,
       run: async () => (await hvp(g, engine, bindings, vectors, { method: 'forward-over-reverse' })).hvp.f!,
       rows: (r: Record<string, ArrayLike<number>>) => scaledError(names.map((i) => r[i]!), Hv64),
     },
     {
       name: 'HVP, reverse over forward',
       graph: jvpGraph(g, { values: false }),
+      valuesOnly: false,
       run: async () => (await hvp(g, engine, bindings, vectors, { method: 'reverse-over-forward' })).hvp.f!,
       rows: (r: Record<string, ArrayLike<number>>) => scaledError(names.map((i) => r[i]!), Hv64),
     },
     {
       name: 'full Hessian',
       graph: gradientGraph(g),
+      valuesOnly: false,
       run: async () => (await hessian(g, engine, bindings)).f!,
       rows: (r: Record<string, Record<string, ArrayLike<number>>>) =>
         scaledError(
@@ -101,7 +104,7 @@ for (const n of SIZES) {
   ] as const
   for (const m of methods) {
     const t0 = performance.now()
-    await engine.compile(m.graph).ready
+    await engine.compile(m.graph, { jacobian: !m.valuesOnly }).ready
     const compileMs = performance.now() - t0
     const first = await m.run()
     const err = (m.rows as (r: typeof first) => number)(first)
@@ -112,7 +115,7 @@ for (const n of SIZES) {
       ts.push(performance.now() - t)
     }
     const ms = median(ts)
-    const rows = m.graph.outputs.length * (1 + m.graph.inputs.length)
+    const rows = m.graph.outputs.length * (m.valuesOnly ? 1 : 1 + m.graph.inputs.length)
     const row = [String(n), m.name, String(levelize(m.graph).liveCount), String(rows), compileMs.toFixed(0), ms.toFixed(1), (B / ms / 1e3).toFixed(3), err.toExponential(1)]
     console.log(row.join(' | '))
     table.push(row)
@@ -132,8 +135,8 @@ const md = `# Second order: HVP vs full Hessian
   reads back per binding; compile ms: building the fused pipeline(s); run ms: one call (upload, compute,
   readback), median of 3 after a warm-up; max err: largest scaled error (as \`compareResults\`) of
   (H·v) or H on the first ${CHECK} bindings against the float64 reference's Hessian.
-- HVP forward over reverse reads \`hvpGraph\`'s values, but the engine always computes every output's
-  Jacobian too (2n² rows); reverse over forward (\`hvp\`'s default) reads the engine's Jacobian of the
+- HVP forward over reverse reads \`hvpGraph\`'s values, evaluated values-only (\`{ jacobian: false }\`:
+  n rows, no reverse sweep of its own; \`hvp\`'s default); reverse over forward reads the engine's Jacobian of the
   JVP graph (one reverse sweep: 2n rows); the full Hessian is the engine's Jacobian of the gradient
   graph (n + n² rows).
 - Compile times on a software adapter vary with machine load and with where the planner cuts a big

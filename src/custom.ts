@@ -11,6 +11,7 @@
  * field) before anything changes; a WGSL mistake shows up as a ShaderError when a kernel using the
  * op is compiled.
  */
+import { MAX_OPS } from './codegen/interpreter.js'
 import { GraphError } from './errors.js'
 import { Expr, installOp, type ExprLike } from './graph.js'
 import { addOp, isOpName, OP_NAMES, type EvalFn, type HelperName, type OpName, type OpSpec, type PartialFn, type WgslFn } from './ops.js'
@@ -91,6 +92,7 @@ export function registerOp(name: string, spec: CustomOpSpec): (...args: ExprLike
 function check(name: string, spec: CustomOpSpec): void {
   if (typeof name !== 'string' || !NAME.test(name)) throw new GraphError(`op name ${JSON.stringify(name)} is not an identifier`)
   if (isOpName(name)) throw new GraphError(`op '${name}' already exists (${OP_NAMES.length} ops are registered); pick another name`)
+  if (OP_NAMES.length >= MAX_OPS) throw new GraphError(`the op table is full (${MAX_OPS} ops, the interpreter's opcode space); op '${name}' was not added`)
   if (TAKEN.has(name) || name.startsWith('__')) throw new GraphError(`op name '${name}' would shadow a property of Expr or Value; pick another name`)
   if (typeof spec !== 'object' || spec === null) throw new GraphError(`registerOp('${name}', spec): spec must be an object`)
   if (spec.arity !== 1 && spec.arity !== 2 && spec.arity !== 3) throw new GraphError(`op '${name}': arity must be 1, 2 or 3, got ${String(spec.arity)}`)

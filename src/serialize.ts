@@ -4,7 +4,7 @@
  * or a Graph rebuilt from it through the public builder API.
  *
  * Format (version 1): `nodes[i]` is node id i, one of
- *   { op: 'input', name: 'x' }
+ *   { op: 'input', name: 'x' }                 (a parameter, Graph.param: { op: 'input', name: 'w', param: true })
  *   { op: 'const', value: 2.5 }            value: a JSON number, or '-0' | 'NaN' | 'Infinity' |
  *                                           '-Infinity' (JSON has no such numbers; a Graph holds
  *                                           finite constants only, so only '-0' ever appears)
@@ -29,7 +29,7 @@ export const GRAPH_FORMAT_VERSION = 1
 export type JsonNumber = number | '-0' | 'NaN' | 'Infinity' | '-Infinity'
 
 export type GraphNodeJSON =
-  | { readonly op: 'input'; readonly name: string }
+  | { readonly op: 'input'; readonly name: string; readonly param?: true }
   | { readonly op: 'const'; readonly value: JsonNumber; readonly label?: string }
   | { readonly op: string; readonly args: readonly number[]; readonly label?: string }
 
@@ -66,7 +66,7 @@ export function graphToJSON(graph: Graph): GraphJSON {
     const kind = graph.kind(id)
     const label = graph.label(id)
     if (kind === 'input') {
-      nodes.push({ op: 'input', name: label! })
+      nodes.push(graph.isParam(label!) ? { op: 'input', name: label!, param: true } : { op: 'input', name: label! })
       continue
     }
     const node = kind === 'const' ? { op: kind, value: encodeNumber(graph.constValue(id)) } : { op: kind, args: graph.args(id).slice() }
@@ -120,8 +120,9 @@ function checkJSON(json: unknown): GraphJSON {
     const n = record(raw, `node ${i}`)
     const op = n.op
     if (op === 'input') {
-      fields(n, ['op', 'name'], `node ${i} (input)`)
+      fields(n, ['op', 'name', 'param'], `node ${i} (input)`)
       wrap(`node ${i} (input)`, () => checkName(n.name, 'input'))
+      if (n.param !== undefined && n.param !== true) throw new GraphError(`node ${i} (input): param must be true when present, got ${describe(n.param)}`)
       inputNames.push(n.name as string)
       return
     }
@@ -168,10 +169,10 @@ function build(j: GraphJSON, simplify: boolean, strict: boolean): Graph | undefi
   const graph = new Graph({ simplify })
   const exprs: Expr[] = []
   for (let i = 0; i < j.nodes.length; i++) {
-    const n = j.nodes[i]! as { op: string; name?: string; value?: JsonNumber; args?: number[]; label?: string }
+    const n = j.nodes[i]! as { op: string; name?: string; param?: true; value?: JsonNumber; args?: number[]; label?: string }
     const where = `node ${i} (${n.op})`
     const e = wrap(where, () => {
-      if (n.op === 'input') return graph.input(n.name!)
+      if (n.op === 'input') return n.param ? graph.param(n.name!) : graph.input(n.name!)
       if (n.op === 'const') return graph.constant(decodeNumber(n.value)!)
       return graph.apply(n.op as NodeKind & keyof typeof OPS, n.args!.map((a) => exprs[a]!))
     })

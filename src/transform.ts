@@ -332,10 +332,12 @@ export async function jvp<A extends ArrayLike<number>>(graph: Graph, engine: Eva
 
 export interface HvpOptions extends GradientGraphOptions {
   /**
-   * 'reverse-over-forward' (default): the engine's Jacobian of the JVP graph (tangents only on
-   * `wrt`) with respect to the inputs — one reverse sweep and 2n rows per output, whatever n.
-   * 'forward-over-reverse': hvpGraph's values, evaluated values-only (no reverse sweep of its
-   * own); the same numbers (bench/SECOND_ORDER.md compares the two).
+   * 'forward-over-reverse' (default): hvpGraph's values, evaluated values-only (one fused forward
+   * kernel, n rows per output, no reverse sweep of its own): compiles fastest; runs within noise
+   * of reverse-over-forward on the software adapter.
+   * 'reverse-over-forward': the engine's Jacobian of the JVP graph (tangents only on `wrt`) with
+   * respect to the inputs — one reverse sweep, 2n rows per output; the same numbers, for engines
+   * without a values-only mode (bench/SECOND_ORDER.md compares the two).
    */
   readonly method?: 'forward-over-reverse' | 'reverse-over-forward'
 }
@@ -357,7 +359,7 @@ export interface HvpResults<A> {
  */
 export async function hvp<A extends ArrayLike<number>>(graph: Graph, engine: EvaluatingEngine<A>, bindings: Bindings, vectors: Tangents, options: HvpOptions = {}): Promise<HvpResults<A>> {
   const wrt = resolveWrt(graph, options.wrt)
-  const method = options.method ?? 'reverse-over-forward'
+  const method = options.method ?? 'forward-over-reverse'
   if (method === 'forward-over-reverse') {
     const r = await engine.evaluate(hvpGraph(graph, { wrt }), tangentBindings(bindings, vectors, wrt, wrt, 'hvp'), VALUES_ONLY)
     return { hvp: Object.fromEntries(graph.outputs.map((o) => [o, Object.fromEntries(wrt.map((i) => [i, r.values[hvpName(o, i)]!]))])), size: r.size, backend: r.backend }

@@ -40,7 +40,7 @@ const STORE = 2
 const ZERO_ROW = 3
 const FORWARD = 16
 /** Room for this many ops (custom ops included) before the partial opcodes: tapes stay valid as ops are added. */
-const MAX_OPS = 1024
+export const MAX_OPS = 1024
 const PARTIAL = FORWARD + MAX_OPS
 const OPERANDS = ['va', 'vb', 'vc']
 

@@ -95,3 +95,19 @@ describe('parameters (CPU engines)', () => {
     expect(() => evaluateCpu(plain, { x: [1] }, { weights: [1] })).toThrow(/no parameters/)
   })
 })
+
+describe('parameters survive serialization', () => {
+  test('graphToJSON marks them; graphFromJSON restores them; a bad flag is a GraphError', async () => {
+    const { graphFromJSON, graphToJSON } = await import('../../src/index.js')
+    const g = model(true)
+    const j = graphToJSON(g)
+    expect(j.nodes.filter((n) => 'param' in n).map((n) => (n as { name: string }).name)).toEqual(['a', 'b'])
+    const back = graphFromJSON(JSON.parse(JSON.stringify(j)))
+    expect(back.params).toEqual(['a', 'b'])
+    expect(graphToJSON(back)).toEqual(j)
+    expect(evaluateCpu(back, { x, y, a: 0.8, b: 1.7 }).gradients).toEqual(evaluateCpu(g, { x, y, a: 0.8, b: 1.7 }).gradients)
+    const bad = JSON.parse(JSON.stringify(j))
+    bad.nodes.find((n: { param?: unknown }) => n.param)!.param = 'yes'
+    expect(() => graphFromJSON(bad)).toThrow(/param must be true/)
+  })
+})
