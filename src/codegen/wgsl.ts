@@ -2,7 +2,9 @@
  * emitWgsl: Plan + Levels -> one WGSL compute shader. In: a levelized graph and its plan. Out: WGSL
  * source in which each thread takes one binding, computes every live node as a `let` in wavefront
  * order, then for each output runs the reverse sweep, gathering each adjoint from its consumers in
- * registers (no atomics, no scratch memory), and writes the value and Jacobian rows of plan.rows.
+ * registers (no atomics, no scratch memory), and writes the value and Jacobian rows of plan.rows
+ * (only the value rows for a values-only plan). kernelSources: the same for a segmented plan, one
+ * kernel per segment and phase, with what crosses a cut in the scratch buffer (plan.ts).
  *
  * Invariants: names follow the source (v_<name> for a named node, t<id> otherwise; adjoints
  * d<output index>_<same>); constants are inlined as f32 literals; every expression is one op deep,
@@ -45,9 +47,10 @@ export interface KernelSource {
 /**
  * Every kernel of a plan, in the order they run on each tile: one kernel for an unsegmented plan
  * (emitWgsl's); for S segments, the forward kernels of segments 0 .. S-2 (each stores the values
- * later segments read; a segment storing nothing has none), then the reverse kernels of S-1 .. 0 (each recomputes its segment's values,
- * writes its outputs' value rows, runs its part of every reverse sweep and passes partial
- * adjoints of earlier nodes back through the scratch; segment 0 writes the Jacobian rows).
+ * later segments read; a segment storing nothing has none), then the reverse kernels of S-1 .. 0
+ * (each recomputes its segment's values, writes its outputs' value rows, runs its part of every
+ * reverse sweep and passes partial adjoints of earlier nodes back through the scratch; segment 0
+ * writes the Jacobian rows).
  *
  * @example
  * kernelSources(lv, planKernels(lv, { segmentCost: 100 })).map((k) => k.phase)  // ['forward', 'reverse', 'reverse']
