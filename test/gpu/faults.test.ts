@@ -31,7 +31,8 @@ describe('device loss and destruction with work in flight', () => {
     const g = parse('f = sin(x) * exp(-y^2) + x*y')
     const big = { x: randomArray(rng(3), 1 << 20, -2, 2), y: randomArray(rng(4), 1 << 20, -2, 2) }
     await engine.compile(g).ready
-    const inFlight = Array.from({ length: 6 }, () => settle(engine.evaluate(g, big)))
+    // Enough work that some is still pending when the device goes, even on a fast GPU.
+    const inFlight = Array.from({ length: 12 }, () => settle(engine.evaluate(g, big)))
     await new Promise((r) => setTimeout(r, 30))
     engine.device.destroy()
     const outcomes = await Promise.all(inFlight)
@@ -55,8 +56,8 @@ describe('device loss and destruction with work in flight', () => {
     const g = parse('f = tanh(x) * y + y^3')
     const big = { x: randomArray(rng(5), 1 << 19, -2, 2), y: randomArray(rng(6), 1 << 19, -2, 2) }
     await engine.interpreter()
-    const calls = Array.from({ length: 5 }, () => settle(engine.evaluate(g, big)))
-    await new Promise((r) => setTimeout(r, 20))
+    const calls = Array.from({ length: 20 }, () => settle(engine.evaluate(g, big)))
+    await new Promise((r) => setTimeout(r, 5))
     engine.destroy()
     const outcomes = await Promise.all(calls)
     const failed = outcomes.filter((o) => !o.ok)
