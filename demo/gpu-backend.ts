@@ -7,15 +7,13 @@
  * Parameters are broadcast numbers, so a slider move uploads nothing; the grid buffers are
  * rebuilt only when the view changes.
  */
-import { compareResults, createGpuEngine, evaluateCpu, type GpuEngine, type Kernel } from 'wavegrad'
+import { BUFFER_USAGE, compareResults, createGpuEngine, evaluateCpu, type GpuEngine, type Kernel } from 'wavegrad'
 import { gridAxes, sampleBindings, type Backend, type Evaluation, type Job } from './backend.js'
 import type { View } from './examples.js'
 import { FieldRenderer, type FieldRows } from './render.js'
 import type { Shading } from './shading.js'
 
-const STORAGE = 0x80
-const COPY_SRC = 0x4
-const COPY_DST = 0x8
+const { STORAGE, COPY_SRC, COPY_DST } = BUFFER_USAGE
 
 /** Grid side: 2^20 bindings. */
 const GRID = 1024

@@ -8,6 +8,7 @@
  * The device is the engine's, so the results buffer is shared without copies. Pipeline creation
  * sits in a validation error scope and WGSL errors are reported with line:column.
  */
+import { BUFFER_USAGE, SHADER_STAGE } from 'wavegrad'
 import type { View } from './examples.js'
 import {
   DRAW_WGSL,
@@ -21,13 +22,8 @@ import {
 } from './field-wgsl.js'
 import type { Shading } from './shading.js'
 
-// WebGPU enum values, spelled out so that this module also type-checks outside a browser.
-const UNIFORM = 0x40
-const STORAGE = 0x80
-const COPY_DST = 0x8
-const COMPUTE = 0x4
-const VERTEX = 0x1
-const FRAGMENT = 0x2
+const { UNIFORM, STORAGE, COPY_DST } = BUFFER_USAGE
+const { COMPUTE, VERTEX, FRAGMENT } = SHADER_STAGE
 
 /** Arrows per side of the lattice. */
 const ARROW_LATTICE = 24

@@ -6,8 +6,7 @@
  *
  *   npm run example:fit            (ITERATIONS=n to change the 40 iterations)
  */
-import { COPY_DST, COPY_SRC, STORAGE } from '../src/gpu/buffers.js'
-import { createGpuEngine, Graph } from '../src/index.js'
+import { BUFFER_USAGE, createGpuEngine, Graph } from '../src/index.js'
 import { mulberry32 } from '../src/util/random.js'
 
 const N = 1 << 20
@@ -32,7 +31,7 @@ for (let i = 0; i < N; i++) {
 
 const engine = await createGpuEngine()
 const upload = (data: Float32Array<ArrayBuffer>) => {
-  const buffer = engine.device.createBuffer({ size: data.byteLength, usage: STORAGE | COPY_SRC | COPY_DST })
+  const buffer = engine.device.createBuffer({ size: data.byteLength, usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST })
   engine.device.queue.writeBuffer(buffer, 0, data)
   return { buffer, length: data.length }
 }

@@ -14,6 +14,7 @@
  * finite, and accurate by its own error estimate (Richardson at steps h, h/2, h/4); a kink, jump or
  * singularity within the step fails that, and the point is counted as skipped, not as an error.
  */
+import { rowScale, scaledError } from './verify.js'
 import type { Bindings } from './bindings.js'
 import { BindingError } from './errors.js'
 import { describe, requireOutputs, type Graph } from './graph.js'
@@ -128,7 +129,7 @@ export async function checkGradients(graph: Graph, engine: GradientEngine, optio
   const entries = rows.map(({ output, input, mine, r, d }, k): GradientEntry => {
     // A missing or short row from the engine counts as NaN everywhere: an error wherever r is finite.
     const a = mine && mine.length === size ? mine : new Float64Array(size).fill(NaN)
-    const scale = scaleOf(r)
+    const scale = rowScale(r)
     let engineError = 0, engineWorst = -1, fdError = 0, fdWorst = -1, fdSkipped = 0
     const nonFinite = { engine: 0, reference: 0, finiteDifference: 0 }
     for (let b = 0; b < size; b++) {
@@ -239,25 +240,12 @@ function finiteDifferences(graph: Graph, points: Record<string, Float64Array>, s
       const [d1, d2, d3] = pairs.map(([p, m]) => Float64Array.from(x, (_, b) => (p.values[o]![b]! - m.values[o]![b]!) / (p.x[b]! - m.x[b]!))) as [Float64Array, Float64Array, Float64Array]
       const coarse = d2.map((v, b) => v + (v - d1[b]!) / 3)
       const value = d3.map((v, b) => v + (v - d2[b]!) / 3)
-      const scale = scaleOf(value)
+      const scale = rowScale(value)
       const usable = Uint8Array.from(value, (v, b) => (Math.abs(v - coarse[b]!) / 15 <= 0.25 * tol * (Math.abs(v) + scale) ? 1 : 0))
       out[o]![input] = { value, usable }
     }
   }
   return out
-}
-
-/** The scale of compareResults for one row: 1e-2 · largest finite |r| + 1e-6. */
-function scaleOf(r: ArrayLike<number>): number {
-  let peak = 0
-  for (let i = 0; i < r.length; i++) if (Number.isFinite(r[i])) peak = Math.max(peak, Math.abs(r[i]!))
-  return 1e-2 * peak + 1e-6
-}
-
-/** compareResults' error of one number: NaN must meet NaN and ±Inf the same infinity. */
-function scaledError(a: number, r: number, scale: number): number {
-  if (Number.isFinite(a) && Number.isFinite(r)) return Math.abs(a - r) / (Math.abs(r) + scale)
-  return Object.is(a, r) || (Number.isNaN(a) && Number.isNaN(r)) ? 0 : Infinity
 }
 
 function givenPoints(graph: Graph, given: Readonly<Record<string, ArrayLike<number> | number>>): Record<string, Float64Array> {

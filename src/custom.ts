@@ -13,7 +13,7 @@
  */
 import { MAX_OPS } from './codegen/interpreter.js'
 import { GraphError } from './errors.js'
-import { Expr, installOp, type ExprLike } from './graph.js'
+import { Expr, fns, installOp, type ExprLike } from './graph.js'
 import { addOp, isOpName, OP_NAMES, type EvalFn, type HelperName, type OpName, type OpSpec, type PartialFn, type WgslFn } from './ops.js'
 import { DERIVATIVES, type SymbolicPartials, type SymbolicRule } from './symbolic.js'
 import { Value } from './value.js'
@@ -81,11 +81,7 @@ export function registerOp(name: string, spec: CustomOpSpec): (...args: ExprLike
     const rule: SymbolicRule = spec.singular ? { partials: spec.derivatives, singular: true } : { partials: spec.derivatives }
     ;(DERIVATIVES as Record<string, SymbolicRule>)[name] = rule
   }
-  return (...args: ExprLike[]) => {
-    const e = args.find((a): a is Expr => a instanceof Expr)
-    if (!e) throw new GraphError(`${name}(...): at least one argument must be an Expr of a Graph`)
-    return e.graph.apply(name as OpName, args)
-  }
+  return (fns as unknown as Record<string, (...args: ExprLike[]) => Expr>)[name]!
 }
 
 /** Throws GraphError naming the first thing wrong with a registration; changes nothing. */

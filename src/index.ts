@@ -25,6 +25,7 @@ import { fns } from './graph.js'
 export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, atan, asin, acos, sinh, cosh, exp2, log2, log10, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
 
 export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
+export { BUFFER_USAGE, SHADER_STAGE } from './gpu/buffers.js'
 export { AUTO_FUSE_LIMIT, Kernel, type Tier, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'
 export { CpuEngine, CpuKernel, createCpuEngine } from './cpu/engine.js'

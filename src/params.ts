@@ -18,9 +18,15 @@ export interface SumOptions {
   readonly weights?: ArrayLike<number>
 }
 
-/** Checks `weights` against the batch size; throws BindingError naming the problem. */
-export function checkWeights(weights: unknown, size: number): ArrayLike<number> | undefined {
+/**
+ * Checks `weights` against the graph and the batch size, before any work; throws BindingError
+ * naming the problem. Weights need parameters to weigh, or (GPU `sumsOnly`) value totals.
+ */
+export function checkWeights(graph: Graph, weights: unknown, size: number, totals = false): ArrayLike<number> | undefined {
   if (weights === undefined) return undefined
+  if (!graph.params.length && !totals) {
+    throw new BindingError('weights apply to parameter gradients (and sumsOnly totals), and this graph has no parameters (declare them with graph.param)')
+  }
   const a = weights as ArrayLike<unknown> | null
   if (typeof a !== 'object' || a === null || typeof a.length !== 'number') throw new BindingError(`weights must be an array of numbers, one per binding, got ${describe(weights)}`)
   if (a.length !== size) throw new BindingError(`weights has ${a.length} elements; the batch has ${size} bindings`)
@@ -43,10 +49,7 @@ export function weightedSum(row: ArrayLike<number>, weights: ArrayLike<number> |
 /** The results with parameter rows summed into `gradients` (unchanged for a graph without parameters). */
 export function sumParamRows<A extends ArrayLike<number>>(graph: Graph, results: Results<A>, weights: ArrayLike<number> | undefined): Results<A> {
   const params = graph.params
-  if (!params.length) {
-    if (weights !== undefined) throw new BindingError('weights apply to parameter gradients, and this graph has no parameters (declare them with graph.param)')
-    return results
-  }
+  if (!params.length) return results
   const jacobian: Record<string, Record<string, A>> = {}
   const gradients: Record<string, Record<string, number>> = {}
   for (const [o, rows] of Object.entries(results.jacobian)) {

@@ -54,7 +54,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
   if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
   requireOutputs(graph)
   const { size, sources } = checkBindings(graph, bindings)
-  const weights = checkWeights(options.weights, size)
+  const weights = checkWeights(graph, options.weights, size)
   const withJacobian = options.jacobian ?? true
   // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
   const arrays = sources as readonly (ArrayLike<number> | number)[]

@@ -19,6 +19,19 @@ export interface Comparison {
   readonly count: number
 }
 
+/** The scale of one reference row: 1e-2 · its largest finite |r| + 1e-6. */
+export function rowScale(r: ArrayLike<number>): number {
+  let peak = 0
+  for (let i = 0; i < r.length; i++) if (Number.isFinite(r[i])) peak = Math.max(peak, Math.abs(r[i]!))
+  return 1e-2 * peak + 1e-6
+}
+
+/** The error of one number against its reference, given its row's scale (see the header). */
+export function scaledError(a: number, r: number, scale: number): number {
+  if (Number.isFinite(a) && Number.isFinite(r)) return Math.abs(a - r) / (Math.abs(r) + scale)
+  return Object.is(a, r) || (Number.isNaN(a) && Number.isNaN(r)) ? 0 : Infinity
+}
+
 /**
  * Compares results with a reference, row by row.
  *
@@ -36,13 +49,11 @@ export function compareResults(actual: Results<ArrayLike<number>>, reference: Re
       where = `${what}: ${a ? `length ${a.length}, reference ${r.length}` : 'missing'}`
       return
     }
-    let peak = 0
-    for (let i = 0; i < r.length; i++) if (Number.isFinite(r[i])) peak = Math.max(peak, Math.abs(r[i]!))
-    const scale = 1e-2 * peak + 1e-6
+    const scale = rowScale(r)
     for (let i = 0; i < r.length; i++) {
       const x = a[i]!
       const y = r[i]!
-      const e = Number.isFinite(x) && Number.isFinite(y) ? Math.abs(x - y) / (Math.abs(y) + scale) : Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y)) ? 0 : Infinity
+      const e = scaledError(x, y, scale)
       if (e > maxError) {
         maxError = e
         where = `${what}[${i}]: got ${x}, reference ${y}`

@@ -5,17 +5,14 @@
  * buffers. Every GPU call sits in validation and out-of-memory error scopes that are checked, and
  * uncaptured errors fail the run: nothing is silent.
  */
+import { BUFFER_USAGE, SHADER_STAGE } from '../../src/gpu/buffers.js'
 import type { Results } from '../../src/reference.js'
 import type { Graph } from '../../src/graph.js'
 import type { Schedule } from './schedule.js'
 import { emitWavefrontWgsl, WINDOW_BYTES } from './shader.js'
 
-const MAP_READ = 0x1
-const COPY_SRC = 0x4
-const COPY_DST = 0x8
-const UNIFORM = 0x40
-const STORAGE = 0x80
-const COMPUTE = 0x4
+const { MAP_READ, COPY_SRC, COPY_DST, UNIFORM, STORAGE } = BUFFER_USAGE
+const { COMPUTE } = SHADER_STAGE
 
 export interface Prepared {
   readonly graph: Graph

@@ -42,7 +42,7 @@ export class CpuKernel {
       throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
     }
     const { size, sources } = checkBindings(this.graph, bindings)
-    const weights = checkWeights(options.weights, size)
+    const weights = checkWeights(this.graph, options.weights, size)
     const rows = this.plan.rows.map(() => new Float64Array(size))
     // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
     this.#run(sources as readonly (ArrayLike<number> | number)[], rows, 0, size)

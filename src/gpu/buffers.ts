@@ -19,6 +19,13 @@ export const UNIFORM = 0x40
 export const STORAGE = 0x80
 const COMPUTE_STAGE = 0x4
 
+/**
+ * GPUBufferUsage and GPUShaderStage values for code that must run where those globals are absent
+ * (Node's Dawn) or type-check outside a browser: the demo, tests, benches, examples.
+ */
+export const BUFFER_USAGE = { MAP_READ, COPY_SRC, COPY_DST, UNIFORM, STORAGE } as const
+export const SHADER_STAGE = { VERTEX: 0x1, FRAGMENT: 0x2, COMPUTE: COMPUTE_STAGE } as const
+
 export interface Slot {
   readonly inputs: GPUBuffer
   readonly results: GPUBuffer

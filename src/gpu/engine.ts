@@ -112,6 +112,11 @@ interface TileRun {
   readonly reducer: GPUComputePipeline | undefined
 }
 
+/** The error of a call whose engine was destroyed while it was in flight. */
+function destroyedInFlight(): DeviceError {
+  return new DeviceError('this GPU engine was destroyed while the call was in flight; create a new one', 'destroyed')
+}
+
 /** A positive integer option (or its default); a BindingError naming it otherwise. */
 function checkedOption(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
@@ -351,7 +356,7 @@ export class GpuEngine {
   destroy(): void {
     if (this.#destroyed) return
     this.#destroyed = true
-    this.#breakWith(new DeviceError('this GPU engine was destroyed while the call was in flight; create a new one', 'destroyed'))
+    this.#breakWith(destroyedInFlight())
     this.device.removeEventListener('uncapturederror', this.#onError)
     for (const k of [...this.#tapes]) k.destroy()
     this.#pipelines.clear()
@@ -671,7 +676,7 @@ export class GpuEngine {
     try {
       await staging.mapAsync(1, 0, bytes)
     } catch (e) {
-      if (this.#destroyed) throw new DeviceError('this GPU engine was destroyed while the run was in flight; create a new one', 'destroyed')
+      if (this.#destroyed) throw destroyedInFlight()
       throw this.#lost ?? new DeviceError(`reading results back failed: ${(e as Error).message}`)
     }
     const data = new Float32Array(staging.getMappedRange(0, bytes))

@@ -221,8 +221,7 @@ export class Kernel {
   async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
     const checked = this.#check(bindings)
     const { plan, graph } = this
-    const weights = checkWeights(options.weights, checked.size)
-    if (weights && !graph.params.length && !options.sumsOnly) throw new BindingError('weights apply to parameter gradients (and sumsOnly totals), and this graph has no parameters (declare them with graph.param)')
+    const weights = checkWeights(graph, options.weights, checked.size, options.sumsOnly)
     // A parameter's rows are summed over the batch on the GPU instead of being read back.
     const sumsOnly = options.sumsOnly ?? false
     const summed = plan.rows.flatMap((row, r) => ((row.kind === 'jacobian' && graph.isParam(row.input!)) || (sumsOnly && row.kind === 'value') ? [r] : []))

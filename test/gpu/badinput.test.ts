@@ -7,13 +7,11 @@
  * (Every op on NaN/±Inf/0/±1 is checked in engine.test.ts; this file does not repeat it.)
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { BindingError, compareResults, createCpuEngine, createGpuEngine, DeviceError, evaluateCpu, parse, WavegradError, type Bindings, type GpuEngine, type Results } from '../../src/index.js'
+import { BindingError, BUFFER_USAGE, compareResults, createCpuEngine, createGpuEngine, DeviceError, evaluateCpu, parse, WavegradError, type Bindings, type GpuEngine, type Results } from '../../src/index.js'
 import { ACCEPTED, caught, countsInDoc, ENGINE_CASES, expectHealthy, expectNamedError, GOOD, runCatalogue, type Subject } from '../core/catalogue.js'
 import { randomArray, rng } from './setup.js'
 
-const STORAGE = 0x80
-const COPY_SRC = 0x4
-const COPY_DST = 0x8
+const { STORAGE, COPY_SRC, COPY_DST } = BUFFER_USAGE
 const TIERS = ['fused', 'interpreter'] as const
 
 const engines: Record<string, GpuEngine> = {}

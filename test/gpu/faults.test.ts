@@ -6,7 +6,7 @@
  * tapes and the JS heap bounded.
  */
 import { describe, expect, test } from 'vitest'
-import { createGpuEngine, DeviceError, evaluateCpu, compareResults, parse, type Graph, type GpuEngine } from '../../src/index.js'
+import { BUFFER_USAGE, createGpuEngine, DeviceError, evaluateCpu, compareResults, parse, type Graph, type GpuEngine } from '../../src/index.js'
 import { expectMatchesReference, randomArray, rng } from './setup.js'
 
 /** A settled call: its value or its error. */
@@ -84,7 +84,7 @@ describe("a caller's device", () => {
       const listen = (e: Event) => seen.push((e as GPUUncapturedErrorEvent).error.message)
       owner.device.addEventListener('uncapturederror', listen)
       // The caller's mistake, outside any error scope: MAP_READ may only go with COPY_DST.
-      owner.device.createBuffer({ size: 16, usage: 0x1 | 0x80 })
+      owner.device.createBuffer({ size: 16, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.STORAGE })
       await owner.device.queue.onSubmittedWorkDone()
       await new Promise((r) => setTimeout(r, 50))
       await stillWorks(shared)

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { BindingError, compareResults, createGpuEngine, DeviceError, evaluateCpu, parse, type GpuEngine, type GpuResidentResults } from '../../src/index.js'
+import { BindingError, BUFFER_USAGE, compareResults, createGpuEngine, DeviceError, evaluateCpu, parse, type GpuEngine, type GpuResidentResults } from '../../src/index.js'
 import { expectMatchesReference, randomArray, rng } from './setup.js'
 
-const MAP_READ = 0x1
-const COPY_SRC = 0x4
-const COPY_DST = 0x8
-const STORAGE = 0x80
+const { MAP_READ, COPY_SRC, COPY_DST, STORAGE } = BUFFER_USAGE
 
 let engine: GpuEngine
 beforeAll(async () => {
