@@ -8,44 +8,65 @@
  * Why: a fused kernel is fastest but must be compiled per graph (seconds on a software adapter);
  * the interpreter is compiled once, so any new graph gives its first result at once.
  *
- * Tape: 8 u32 words per instruction, [code, dst, a, b, c, uval, uadj, 0], in chunks of 64 KiB
- * (a header [count, 0, 0, 0] and up to 2047 instructions), each bound as a UNIFORM buffer with a
- * dynamic offset and run by its own dispatch. Uniform matters: the opcode is then provably the
- * same in every thread, so a SIMD software adapter runs one case of the switch instead of all of
- * them under masks (a storage-buffer tape ran ~60x slower on lavapipe).
+ * Tape: 8 u32 words per instruction, [code, dst, a, b, c, uval, uadj, flags], in chunks of 64 KiB
+ * (a header [count, registers, 0, 0] and up to 2047 instructions), each bound as a UNIFORM buffer
+ * with a dynamic offset and run by its own dispatch. Uniform matters: the opcode and flags are then
+ * provably the same in every thread, so a SIMD software adapter branches on them instead of running
+ * every case under masks (a storage-buffer tape ran ~60x slower on lavapipe).
  *
- *   INPUT        reg[dst] = input a of this binding
- *   CONST        reg[dst] = consts[a]
- *   STORE        results[row a] = reg[dst]
- *   ZERO_ROW     results[row a] = 0
- *   op           reg[dst] = op(reg[a], reg[b], reg[c])                              (FORWARD + op index)
- *   op partial i reg[dst] += reg[uadj] * ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[uval]),
- *                skipped where reg[uadj] == 0, as in every engine                  (PARTIAL + 3·op + i)
- * Registers: node values at [0, live), adjoints at [live, 2·live); register r of binding t lives
- * at regs[r * stride + t] (neighbouring threads, neighbouring words).
+ * Each instruction loads the registers its flags name (va, vb, vc, vo, g, acc), computes `res` in a
+ * tree of cases that do arithmetic only, then writes `res` where its flags say. The loads and stores
+ * exist once in the shader, not once per case: that keeps the shader small enough to compile in
+ * seconds with four bindings per thread.
+ *
+ *   INPUT        res = input a of this binding                        → reg[dst]
+ *   CONST        res = consts[a]                                      → reg[dst]
+ *   COPY         res = reg[a]                                         → results row dst
+ *   ZERO         res = 0                                              → results row dst
+ *   op           res = op(reg[a], reg[b], reg[c])                     → reg[dst]   (FORWARD + op index)
+ *   op partial i res = acc + g · ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[uval]) with g = reg[uadj]
+ *                and acc = the previous instruction's res (a node's terms, and its seed, run back
+ *                to back) or 0 for its first; lanes where g == 0 add nothing, as in every engine;
+ *                the node's last term writes                          → reg[dst]   (PARTIAL + 3·op + i)
+ * Registers: node values at [0, live), adjoints at [live, 2·live). Thread t (bindings 4t..4t+3,
+ * one per vec4 lane) of workgroup w keeps register r at regs[(w·registers + r)·W + t mod W]: a
+ * workgroup's registers are one contiguous block, which stays in cache.
  */
 import { adjointSchedule, type Levels } from '../levelize.js'
 import { isZeroPartial, opIndex, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
 
-export const WORDS_PER_INSTRUCTION = 8
 /** Bytes per tape chunk: the WebGPU default maxUniformBufferBindingSize (and a multiple of 256). */
 export const CHUNK_BYTES = 65536
 const CHUNK_WORDS = CHUNK_BYTES / 4
-const PER_CHUNK = Math.floor((CHUNK_WORDS - 4) / WORDS_PER_INSTRUCTION)
+/** vec4 slots per chunk after its header: an instruction takes one, or two with F_EXT. */
+const CHUNK_SLOTS = CHUNK_WORDS / 4 - 1
 const INPUT = 0
 const CONST = 1
-const STORE = 2
-const ZERO_ROW = 3
+const COPY = 2
+const ZERO = 3
 const FORWARD = 16
+const F_A = 1
+const F_B = 2
+const F_C = 4
+const F_OUT = 8
+const F_ADJ = 16
+const F_WRITE = 64
+const F_ROW = 128
+/** acc = reg[dst] (a chain cut by a chunk boundary: a new dispatch has no previous res). */
+const F_ACC = 32
+/** acc = the previous instruction's res (a node's terms run back to back; only the last one writes). */
+const F_CHAIN = 256
+/** A second vec4 follows with operand c (ops of three arguments). */
+const F_EXT = 512
 /** Room for this many ops (custom ops included) before the partial opcodes: tapes stay valid as ops are added. */
 export const MAX_OPS = 1024
 const PARTIAL = FORWARD + MAX_OPS
 const OPERANDS = ['va', 'vb', 'vc']
 
 export interface Tape {
-  /** Chunks of CHUNK_BYTES: a 4-word header (instruction count) and the instructions. */
+  /** Chunks of CHUNK_BYTES: a 4-word header [count, registers, live, 0] and the instructions. */
   readonly words: Uint32Array<ArrayBuffer>
   readonly chunks: number
   readonly consts: Float32Array<ArrayBuffer>
@@ -53,6 +74,9 @@ export interface Tape {
   readonly registers: number
   readonly instructions: number
 }
+
+/** One instruction: [code | flags << 16, w1, w2, w3], and [c, 0, 0, 0] after it when F_EXT is set. */
+type Instruction = [number, number, number, number, number]
 
 /**
  * The tape of a graph: forward in wavefront order, then per output its value store, its reverse
@@ -63,9 +87,10 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
   const reg = new Int32Array(graph.nodeCount).fill(-1)
   order.forEach((id, i) => (reg[id] = i))
   const live = order.length
-  const words: number[] = []
+  const tape: Instruction[] = []
   const consts: number[] = [0, 1]
-  const emit = (code: number, dst: number, a = 0, b = 0, c = 0, uval = 0, uadj = 0) => words.push(code, dst, a, b, c, uval, uadj, 0)
+  const emit = (code: number, flags: number, w1: number, w2 = 0, w3 = 0, c = 0) => tape.push([code | (flags << 16), w1, w2, w3, c])
+  const argFlags = [0, F_A, F_A | F_B, F_A | F_B | F_C | F_EXT]
   const constIndex = new Map<number, number>()
   const constant = (v: number) => {
     let i = constIndex.get(v)
@@ -79,99 +104,189 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
 
   for (const id of order) {
     const kind = graph.kind(id)
-    if (kind === 'input') emit(INPUT, reg[id]!, graph.inputs.indexOf(graph.label(id)!))
-    else if (kind === 'const') emit(CONST, reg[id]!, constant(graph.constValue(id)))
+    if (kind === 'input') emit(INPUT, F_WRITE, reg[id]!, graph.inputs.indexOf(graph.label(id)!))
+    else if (kind === 'const') emit(CONST, F_WRITE, reg[id]!, constant(graph.constValue(id)))
     else {
-      const [a = 0, b = 0, c = 0] = graph.args(id).map((x) => reg[x]!)
-      emit(FORWARD + opIndex(kind), reg[id]!, a, b, c)
+      const args = graph.args(id).map((x) => reg[x]!)
+      const [a = 0, b = 0, c = 0] = args
+      emit(FORWARD + opIndex(kind), argFlags[args.length]! | F_WRITE, reg[id]!, a, b, c)
     }
   }
   graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
-    emit(STORE, reg[out]!, rowIndex(plan, k))
+    emit(COPY, F_A | F_ROW, rowIndex(plan, k), reg[out]!)
     if (!plan.jacobian) return
     const has = new Uint8Array(graph.nodeCount)
     for (const { node, seed, users } of adjointSchedule(levels, out)) {
       const terms = users.filter(({ user }) => has[user])
       if (!seed && terms.length === 0) continue
       has[node] = 1
-      emit(CONST, live + reg[node]!, seed ? 1 : 0)
-      for (const { user, slot } of terms) {
-        const [a = 0, b = 0, c = 0] = graph.args(user).map((x) => reg[x]!)
-        emit(PARTIAL + 3 * opIndex(graph.kind(user) as OpName) + slot, live + reg[node]!, a, b, c, reg[user]!, live + reg[user]!)
-      }
+      // A node's terms run back to back, each adding to the previous one's res; only the last writes.
+      if (seed) emit(CONST, terms.length ? 0 : F_WRITE, live + reg[node]!, 1)
+      terms.forEach(({ user, slot }, j) => {
+        const kind = graph.kind(user) as OpName
+        const args = graph.args(user).map((x) => reg[x]!)
+        const [a = 0, b = 0, c = 0] = args
+        const flags = partialLoads(kind, slot) | (args.length === 3 ? F_EXT : 0) | F_ADJ | (seed || j > 0 ? F_CHAIN : 0) | (j === terms.length - 1 ? F_WRITE : 0)
+        emit(PARTIAL + 3 * opIndex(kind) + slot, flags, reg[user]!, a, b, c)
+      })
     }
     graph.inputs.forEach((input, i) => {
       const id = graph.inputNode(input)
-      if (has[id]) emit(STORE, live + reg[id]!, rowIndex(plan, k, i))
-      else emit(ZERO_ROW, 0, rowIndex(plan, k, i))
+      if (has[id]) emit(COPY, F_A | F_ROW, rowIndex(plan, k, i), live + reg[id]!)
+      else emit(ZERO, F_ROW, rowIndex(plan, k, i))
     })
   })
-  const instructions = words.length / WORDS_PER_INSTRUCTION
-  const chunks = Math.max(1, Math.ceil(instructions / PER_CHUNK))
-  const packed = new Uint32Array(chunks * CHUNK_WORDS)
-  for (let c = 0; c < chunks; c++) {
-    const part = words.slice(c * PER_CHUNK * WORDS_PER_INSTRUCTION, (c + 1) * PER_CHUNK * WORDS_PER_INSTRUCTION)
-    packed[c * CHUNK_WORDS] = part.length / WORDS_PER_INSTRUCTION
-    packed.set(part, c * CHUNK_WORDS + 4)
-  }
-  return { words: packed, chunks, consts: Float32Array.from(consts), registers: (plan.jacobian ? 2 : 1) * Math.max(live, 1), instructions }
+  const registers = (plan.jacobian ? 2 : 1) * Math.max(live, 1)
+  // Chunks of whole instructions. A chain cut by a chunk boundary (a new dispatch has no previous
+  // res): the instruction before the cut writes, the one after reads reg[dst].
+  const parts: Instruction[][] = [[]]
+  let used = 0
+  tape.forEach((ins, i) => {
+    const size = (ins[0] >>> 16) & F_EXT ? 2 : 1
+    if (used + size > CHUNK_SLOTS) {
+      parts.push([])
+      used = 0
+      if ((ins[0] >>> 16) & F_CHAIN) {
+        tape[i - 1]![0] |= F_WRITE << 16
+        ins[0] = (ins[0] & ~(F_CHAIN << 16)) | (F_ACC << 16)
+      }
+    }
+    parts[parts.length - 1]!.push(ins)
+    used += size
+  })
+  const words = new Uint32Array(parts.length * CHUNK_WORDS)
+  parts.forEach((part, c) => {
+    let at = c * CHUNK_WORDS
+    words.set([part.length, registers, live, 0], at)
+    at += 4
+    for (const [w0, w1, w2, w3, ext] of part) {
+      words.set([w0, w1, w2, w3], at)
+      at += 4
+      if ((w0 >>> 16) & F_EXT) {
+        words[at] = ext
+        at += 4
+      }
+    }
+  })
+  return { words, chunks: parts.length, consts: Float32Array.from(consts), registers, instructions: tape.length }
+}
+
+/** Bindings per interpreter thread: each register holds a vec4, one lane per binding. */
+export const LANES_PER_THREAD = 4
+/** Threads per interpreter workgroup (one SIMD vector of a software adapter: registers stay in cache). */
+export const INTERPRETER_WORKGROUP = 8
+const COMPONENTS = ['x', 'y', 'z', 'w']
+
+/**
+ * Bytes of the register file for a tile of `tile` bindings: a block of registers × workgroup
+ * vec4s per workgroup, so one workgroup's registers are contiguous (they stay in cache).
+ */
+export function registerBytes(registers: number, tile: number): number {
+  const threads = Math.ceil(tile / LANES_PER_THREAD)
+  return registers * Math.ceil(threads / INTERPRETER_WORKGROUP) * INTERPRETER_WORKGROUP * 16
+}
+
+/** The largest tile whose register file fits one storage buffer binding. */
+export function interpreterTileLimit(registers: number, limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }): number {
+  const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+  return Math.floor(bytes / (registers * 16 * INTERPRETER_WORKGROUP)) * INTERPRETER_WORKGROUP * LANES_PER_THREAD
 }
 
 /**
  * The interpreter shader: bindings 0-3 as every kernel (see gpu/buffers.ts), group 1 = the tape,
- * its constants and the register file.
+ * its constants and the register file. Each thread runs LANES_PER_THREAD bindings as the lanes of
+ * vec4 registers: a software adapter loads a register (one loop over its SIMD lanes per
+ * access) once for four bindings, and decodes each instruction once for four.
  */
-export function emitInterpreterWgsl(workgroupSize: number): string {
+export function emitInterpreterWgsl(): string {
   const helpers = new Set<string>()
-  const R = (r: string) => `regs[${r} * s + t]`
+  const W = INTERPRETER_WORKGROUP
+  const R = (r: string) => `regs[base + ${r} * ${W}u]`
+  const lanes = (f: (c: string, k: number) => string) => `vec4<f32>(${COMPONENTS.map(f).join(', ')})`
   const cases: { code: number; body: string }[] = [
-    { code: INPUT, body: `${R('ins_dst')} = inputs[ins_a * s + t * steps[ins_a]];` },
-    { code: CONST, body: `${R('ins_dst')} = consts[ins_a];` },
-    { code: STORE, body: `results[ins_a * s + t] = ${R('ins_dst')};` },
-    { code: ZERO_ROW, body: `results[ins_a * s + t] = 0.0;` },
+    { code: INPUT, body: `let st = steps[ins_a]; let o = ins_a * s; res = ${lanes((_, k) => `inputs[o + (b0 + ${k}u) * st]`)};` },
+    { code: CONST, body: 'res = vec4<f32>(consts[ins_a]);' },
+    { code: COPY, body: 'res = va;' },
+    { code: ZERO, body: 'res = vec4<f32>(0.0);' },
   ]
   OP_NAMES.forEach((name, i) => {
     const spec: OpSpec = OPS[name]
     for (const h of spec.helpers ?? []) helpers.add(h)
-    const args = OPERANDS.slice(0, spec.arity)
-    const loads = args.map((v, j) => `let ${v} = ${R(`ins_${'abc'[j]}`)};`).join(' ')
-    cases.push({ code: FORWARD + i, body: `${loads} ${R('ins_dst')} = ${spec.wgsl(args, [], 'vo')};` })
+    const at = (c: string) => OPERANDS.slice(0, spec.arity).map((v) => `${v}.${c}`)
+    cases.push({ code: FORWARD + i, body: `res = ${lanes((c) => spec.wgsl(at(c), [], `vo.${c}`))};` })
     spec.wgslPartials.forEach((partial, slot) => {
-      if (isZeroPartial(name, slot)) return
-      const p = partial(args, [], 'vo')
-      const vo = /\bvo\b/.test(p) ? `let vo = ${R('ins_uval')};` : ''
-      cases.push({ code: PARTIAL + 3 * i + slot, body: `let g = ${R('ins_uadj')}; if ((bitcast<u32>(g) & 0x7fffffffu) != 0u) { ${loads} ${vo} ${R('ins_dst')} += g * (${p}); }` })
+      if (!isZeroPartial(name, slot)) cases.push({ code: PARTIAL + 3 * i + slot, body: `res = ${lanes((c) => partial(at(c), [], `vo.${c}`))};` })
     })
   })
+  const load = (flag: number, v: string, r: string) => `    if ((flags & ${flag}u) != 0u) { ${v} = ${R(r)}; }`
   return [
-    `// wavegrad interpreter: runs any graph's tape (${OP_NAMES.length} ops), one thread per binding`,
+    `// wavegrad interpreter: runs any graph's tape (${OP_NAMES.length} ops), ${LANES_PER_THREAD} bindings per thread`,
     ...wgslPrelude(helpers),
     `@group(1) @binding(0) var<uniform> tape: array<vec4<u32>, ${CHUNK_WORDS / 4}>;`,
     '@group(1) @binding(1) var<storage, read> consts: array<f32>;',
-    '@group(1) @binding(2) var<storage, read_write> regs: array<f32>;',
+    '@group(1) @binding(2) var<storage, read_write> regs: array<vec4<f32>>;',
     '',
-    `@compute @workgroup_size(${workgroupSize})`,
-    'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
-    '  let t = gid.x + gid.y * params.row;',
-    '  if (t >= params.n) { return; }',
+    `@compute @workgroup_size(${W})`,
+    'fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) li: u32) {',
+    '  // Whole workgroups only leave (a uniform branch): a divergent return would put every later',
+    '  // instruction under a lane mask. Threads past the batch in the last workgroup compute on',
+    '  // garbage in their own registers and store no result.',
+    '  let wid = wg.x + wg.y * nw.x;',
+    `  if (wid * ${W * LANES_PER_THREAD}u >= params.n) { return; }`,
+    `  let t = wid * ${W}u + li;`,
+    `  let b0 = t * ${LANES_PER_THREAD}u;`,
     '  let s = params.stride;',
     '  let count = tape[0].x;',
+    '  let live = tape[0].z;',
+    `  let base = (t / ${W}u) * tape[0].y * ${W}u + t % ${W}u;`,
+    '  var prev = vec4<f32>(0.0);',
+    '  var pc = 1u;',
     '  for (var i = 0u; i < count; i++) {',
-    '    let w0 = tape[1u + 2u * i];',
-    '    let w1 = tape[2u + 2u * i];',
-    '    let code = w0.x;',
-    '    let ins_dst = w0.y;',
-    '    let ins_a = w0.z;',
-    '    let ins_b = w0.w;',
-    '    let ins_c = w1.x;',
-    '    let ins_uval = w1.y;',
-    '    let ins_uadj = w1.z;',
+    '    let w = tape[pc];',
+    '    pc++;',
+    "    let code = w.x & 0xffffu;",
+    '    let flags = w.x >> 16u;',
+    '    var ins_c = 0u;',
+    `    if ((flags & ${F_EXT}u) != 0u) { ins_c = tape[pc].x; pc++; }`,
+    '    let ins_a = w.z;',
+    '    let ins_b = w.w;',
+    '    // A partial writes the adjoint of its argument `slot`; its user is w.y, whose adjoint is at live + w.y.',
+    `    let slot = (code - ${PARTIAL}u) % 3u;`,
+    `    let ins_dst = select(w.y, live + select(select(ins_a, ins_b, slot == 1u), ins_c, slot == 2u), code >= ${PARTIAL}u);`,
+    '    var va = vec4<f32>(0.0);',
+    '    var vb = vec4<f32>(0.0);',
+    '    var vc = vec4<f32>(0.0);',
+    '    var vo = vec4<f32>(0.0);',
+    '    var g = vec4<f32>(0.0);',
+    '    var acc = vec4<f32>(0.0);',
+    load(F_A, 'va', 'ins_a'),
+    load(F_B, 'vb', 'ins_b'),
+    load(F_C, 'vc', 'ins_c'),
+    load(F_OUT, 'vo', 'w.y'),
+    load(F_ADJ, 'g', '(live + w.y)'),
+    `    if ((flags & ${F_CHAIN}u) != 0u) { acc = prev; }`,
+    load(F_ACC, 'acc', 'ins_dst'),
+    '    var res = vec4<f32>(0.0);',
     ...decisionTree([...cases].sort((p, q) => p.code - q.code), '    '),
+    `    if (code >= ${PARTIAL}u) { res = acc + select(vec4<f32>(0.0), g * res, (bitcast<vec4<u32>>(g) & vec4<u32>(0x7fffffffu)) != vec4<u32>(0u)); }`,
+    '    prev = res;',
+    `    if ((flags & ${F_WRITE}u) != 0u) { ${R('ins_dst')} = res; }`,
+    `    if ((flags & ${F_ROW}u) != 0u) {`,
+    '      let o = ins_dst * s + b0;',
+    ...COMPONENTS.map((c, k) => `      if (b0 + ${k}u < params.n) { results[o + ${k}u] = res.${c}; }`),
+    '    }',
     '  }',
     '}',
     '',
   ].join('\n')
+}
+
+/** The registers op `kind`'s partial `slot` reads (F_A, F_B, F_C, F_OUT): a constant partial (add, sub) loads none. */
+function partialLoads(kind: OpName, slot: number): number {
+  const spec = OPS[kind]
+  const text = spec.wgslPartials[slot]!(OPERANDS.slice(0, spec.arity), [], 'vo')
+  return [F_A, F_B, F_C].reduce((flags, flag, i) => (new RegExp(`\\b${OPERANDS[i]}\\b`).test(text) ? flags | flag : flags), /\bvo\b/.test(text) ? F_OUT : 0)
 }
 
 /**

@@ -18,7 +18,7 @@ import { kernelSources } from '../codegen/wgsl.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { dispatchGrid, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
-import { CHUNK_BYTES, emitInterpreterWgsl } from '../codegen/interpreter.js'
+import { CHUNK_BYTES, emitInterpreterWgsl, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
 import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
 import { acquireDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
@@ -43,8 +43,8 @@ export interface GpuEngineOptions extends DeviceOptions {
    * one tape interpreter, compiled once per engine (no per-graph compile). 'auto': a new graph runs
    * on the interpreter until its fused kernel is built, then on the fused kernel. The interpreter
    * is built at engine creation unless the tier is 'fused'. On the software adapter the
-   * interpreter runs ~40-60x slower than a fused kernel (bench/RESULTS.md), so 'auto' only pays
-   * off where a fused compile takes seconds (graphs of thousands of nodes).
+   * interpreter runs ~15-20x slower than a fused kernel at 1,000 nodes (bench/RESULTS.md), so 'auto' pays
+   * off where a fused compile takes seconds (graphs of hundreds of nodes and more).
    */
   readonly tier?: Tier
   /**
@@ -225,7 +225,7 @@ export class GpuEngine {
     if (this.#interpreterOps !== OP_NAMES.length) this.#interpreter = undefined
     if (!this.#interpreter) {
       this.#interpreterOps = OP_NAMES.length
-      const building = this.#buildPipeline(emitInterpreterWgsl(WORKGROUP_SIZE), 'interpreter')
+      const building = this.#buildPipeline(emitInterpreterWgsl(), 'interpreter')
       this.#interpreter = building
       building.catch(() => {
         if (this.#interpreter === building) this.#interpreter = undefined
@@ -397,7 +397,9 @@ export class GpuEngine {
     const scratchRows = tape ? 0 : (kernel.plan.scratch?.rows ?? 0)
     const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
     for (;;) {
-      const tile = tileSize(kernel.plan, this.device.limits, size, Math.min(this.#maxTile, this.#tileCap), tape?.registers ?? scratchRows)
+      let tile = tileSize(kernel.plan, this.device.limits, size, Math.min(this.#maxTile, this.#tileCap), tape?.registers ?? scratchRows)
+      // The register file is padded to whole workgroups: keep it within one binding too.
+      if (tape) tile = Math.max(1, Math.min(tile, interpreterTileLimit(tape.registers, this.device.limits)))
       if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
       const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
       const pending: (Promise<void> | undefined)[] = [undefined, undefined]
@@ -469,7 +471,7 @@ export class GpuEngine {
         allocation = this.#guard(() => {
           const slot = this.#slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
           if (sums) this.#slots.sum(slot, sumWords, sums.rows.length, this.#reduceLayout)
-          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, tape.registers * tile * 4))] as const
+          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, registerBytes(tape.registers, tile)))] as const
           return [slot, scratchRows ? this.#slots.scratch(slot, scratchRows * tile * 4) : undefined] as const
         }, 'buffer allocation failed')
       } catch (e) {
@@ -478,7 +480,7 @@ export class GpuEngine {
       }
       const [[slot, group1], allocated] = allocation
       await allocated
-      const grid = dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
+      const grid = tape ? dispatchGrid(Math.ceil(len / LANES_PER_THREAD), INTERPRETER_WORKGROUP, limits.maxComputeWorkgroupsPerDimension) : dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
       const upload = (enc: GPUCommandEncoder) => {
         device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
         if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)

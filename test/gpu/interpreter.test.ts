@@ -59,6 +59,23 @@ describe('interpreter tier: one shader runs every graph', () => {
       expectMatchesReference(gpu, g, bindings, 1e-3)
     })
   }
+
+  test('a node with 5000 consumers: its chained adjoint terms cross a tape chunk (more than 4095 instructions)', async () => {
+    // ∂f/∂x = Σ_k c_k cos(c_k x): x's 5000 terms run back to back, so some chunk boundary cuts them.
+    const g = new Graph()
+    const x = g.input('x')
+    const cs = Array.from({ length: 5000 }, (_, k) => 0.5 + k / 5000)
+    g.output('f', cs.map((c) => x.mul(c).sin()).reduce((acc, e) => acc.add(e)))
+    expect(buildTape(levelize(g), planKernels(levelize(g))).chunks).toBeGreaterThan(1)
+    const xs = randomArray(rng(5000), 203, -1, 1)
+    const gpu = await engine.evaluate(g, { x: xs })
+    expect(gpu.tier).toBe('interpreter')
+    xs.forEach((v, i) => {
+      const want = cs.reduce((acc, c) => acc + c * Math.cos(c * v), 0)
+      expect(Math.abs(gpu.jacobian.f!.x![i]! - want)).toBeLessThan(1e-5 * cs.length) // f32 sum of 5000 terms of size ≤ 1.5
+    })
+    expectMatchesReference(gpu, g, { x: xs }, 1e-3)
+  })
 })
 
 describe('every engine agrees where a zero partial meets an infinite adjoint', () => {
