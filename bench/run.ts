@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, Graph, levelize, planKernels, type Expr } from '../src/index.js'
+import { compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, planKernels, type Expr } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
 import { benchGraph } from './graphs.js'
 
@@ -49,7 +49,9 @@ function inputsFor(g: Graph, B: number): Record<string, Float32Array> {
 const engine = await createGpuEngine()
 let t = 0
 const rows: string[][] = []
-const header = ['nodes', 'B', 'compile ms', 'GPU ms', 'GPU Mbind/s', 'upload/dispatch/readback ms', 'floor ms', 'GPU/floor', 'JS ms', 'GPU vs JS', 'ref Mbind/s', 'GPU vs ref', 'JS vs ref', 'max err']
+const cpuEngine = createCpuEngine()
+const header = ['nodes', 'B', 'compile ms', 'GPU ms', 'GPU Mbind/s', 'upload/dispatch/readback ms', 'floor ms', 'GPU/floor', 'JS ms', 'GPU vs JS', 'ref Mbind/s', 'GPU vs ref', 'JS vs ref', 'CPU engine ms', 'CPU engine vs ref', 'max err']
+let cpuThreads = ''
 console.log(`adapter: ${engine.description}`)
 for (const size of SIZES) {
   const g = benchGraph(size)
@@ -72,6 +74,10 @@ for (const size of SIZES) {
     const out = plan.rows.map(() => new Float64Array(B))
     js(arrays, out, 0, B)
     const jsMs = await timeIt(size >= 1000 && B >= 1 << 20 ? 1 : 3, () => js(arrays, out, 0, B))
+    // The CPU engine: the same compiled JavaScript, the batch split over worker threads.
+    const cpuKernel = cpuEngine.compile(g)
+    cpuThreads = (await cpuKernel.run(bindings)).backend
+    const cpuMs = await timeIt(size >= 1000 && B >= 1 << 20 ? 1 : 3, () => cpuKernel.run(bindings))
     const nRef = Math.min(B, REFERENCE_CAP)
     const sub = Object.fromEntries(Object.entries(bindings).map(([k, v]) => [k, v.subarray(0, nRef)]))
     t = performance.now()
@@ -84,7 +90,7 @@ for (const size of SIZES) {
       String(levels.liveCount), `2^${Math.log2(B)}`, compileMs.toFixed(0), gpuMs.toFixed(1), gpuRate.toFixed(1),
       `${profiled.upload.toFixed(1)}/${profiled.dispatch.toFixed(1)}/${profiled.readback.toFixed(1)}`,
       floorMs.toFixed(1), (gpuMs / floorMs).toFixed(2), jsMs.toFixed(1), `${(jsMs / gpuMs).toFixed(1)}x`,
-      refRate.toFixed(2), `${(gpuRate / refRate).toFixed(0)}x`, `${(B / jsMs / 1e3 / refRate).toFixed(1)}x`, err.toExponential(1),
+      refRate.toFixed(2), `${(gpuRate / refRate).toFixed(0)}x`, `${(B / jsMs / 1e3 / refRate).toFixed(1)}x`, cpuMs.toFixed(1), `${(B / cpuMs / 1e3 / refRate).toFixed(1)}x`, err.toExponential(1),
     ])
     console.log(rows[rows.length - 1]!.join('  '))
   }
@@ -168,6 +174,7 @@ for (const P of [3, 8]) {
   console.log(paramRows[paramRows.length - 1]!.join('  '))
 }
 engine.destroy()
+cpuEngine.destroy()
 
 const markdown = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 const table = markdown(header, rows)
@@ -191,8 +198,10 @@ Produced by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice
 
 ${table}
 
-- JS vs ref: the compiled JavaScript (also the CPU engine, createEngine's fallback) against the
-  reference engine, both float64.
+- JS vs ref: the compiled JavaScript on one thread against the reference engine, both float64.
+- CPU engine: \`createCpuEngine()\` (createEngine's fallback) running the same compiled JavaScript,
+  the batch split over worker threads (here: ${/(\d+ threads)$/.exec(cpuThreads)?.[1] ?? 'one thread'}), from
+  Float32Array inputs to Float64Array rows; "vs ref" against the reference engine's rate.
 
 ## Tiers: time to a new graph's first result (B = 2^${Math.log2(TIER_B)})
 

@@ -466,6 +466,9 @@ export type OpName = keyof typeof OPS
 /** Names of all ops, in table order (custom ops, registered with registerOp, at the end). */
 export const OP_NAMES = Object.keys(OPS) as OpName[]
 
+/** The ops every copy of this module has (a worker thread's too): custom ops are not among them. */
+export const BUILTIN_OPS: ReadonlySet<string> = new Set(OP_NAMES)
+
 /** Position of each op in OP_NAMES (the interpreter's opcode). */
 const OP_INDEX = new Map<string, number>(OP_NAMES.map((n, i) => [n, i]))
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse } from '../src/index.js'
+import { BindingError, createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse, registerOp } from '../src/index.js'
+import { MIN_PER_THREAD } from '../src/cpu/pool.js'
 import { SMOOTH_COUNT, buildSmoothDag, rng } from './core/helpers.js'
 
 /** A GPU object with no adapter, as on a machine without WebGPU drivers. */
@@ -55,6 +56,72 @@ describe('CPU engine (compiled JavaScript)', () => {
     const want = evaluateCpu(g, b)
     expect(got.values.f).toEqual(want.values.f)
     expect(got.jacobian.f!.x).toEqual(want.jacobian.f!.x)
+  })
+})
+
+describe('CPU engine on worker threads', () => {
+  const big = (size: number, seed: number) => {
+    const r = rng(seed)
+    return { x: Float64Array.from({ length: size }, () => r() * 4 - 2), y: Float32Array.from({ length: size }, () => r() * 4 - 2), a: 0.75 }
+  }
+  const graph = () => parse('u = a * sin(x) * tanh(y) + x^2\nv = sigmoid(u - y) * cos(x * y)')
+
+  test('a batch split over 3 threads equals the reference to the last bit, weights and parameter sums included', async () => {
+    const cpu = createCpuEngine({ threads: 3 })
+    try {
+      const g = graph()
+      // Odd sizes: the last thread gets a shorter range.
+      for (const size of [3 * MIN_PER_THREAD + 1, 7 * MIN_PER_THREAD + 5]) {
+        const b = big(size, size)
+        const got = await cpu.evaluate(g, b)
+        expect(got.backend).toMatch(/^cpu-js .*, 3 threads$/)
+        const want = evaluateCpu(g, b)
+        expect(got.values).toEqual(want.values)
+        expect(got.jacobian).toEqual(want.jacobian)
+      }
+      const p = new Graph()
+      const w = p.param('w')
+      p.output('loss', p.input('x').mul(w).sub(p.input('y')).pow(2))
+      const b = { ...big(5 * MIN_PER_THREAD, 9), w: 0.5 }
+      const weights = Float64Array.from({ length: b.x.length }, (_, i) => (i % 3) / 2)
+      const got = await cpu.evaluate(p, { x: b.x, y: b.y, w: b.w }, { weights })
+      expect(got.backend).toMatch(/3 threads$/)
+      expect(got.gradients).toEqual(evaluateCpu(p, { x: b.x, y: b.y, w: b.w }, { weights }).gradients)
+    } finally {
+      cpu.destroy()
+    }
+  })
+
+  test('small batches, custom ops and threads: 1 stay on the calling thread; bad thread counts are rejected', async () => {
+    const cpu = createCpuEngine({ threads: 2 })
+    try {
+      const small = await cpu.evaluate(graph(), big(MIN_PER_THREAD, 1))
+      expect(small.backend).not.toMatch(/threads/)
+      const one = createCpuEngine({ threads: 1 })
+      expect((await one.evaluate(graph(), big(8 * MIN_PER_THREAD, 2))).backend).not.toMatch(/threads/)
+      // A custom op exists on this thread only.
+      const cube = registerOp('cputhreadscube', { arity: 1, eval: (a) => a * a * a, partials: [(a) => 3 * a * a], wgsl: ([a]) => `(${a} * ${a} * ${a})`, wgslPartials: [([a]) => `(3.0 * ${a} * ${a})`] })
+      const g = new Graph()
+      g.output('f', cube(g.input('x')))
+      const x = Float64Array.from({ length: 4 * MIN_PER_THREAD }, (_, i) => i / 1000)
+      const r = await cpu.evaluate(g, { x })
+      expect(r.backend).not.toMatch(/threads/)
+      expect(r.values.f![2000]).toBeCloseTo(8, 12)
+    } finally {
+      cpu.destroy()
+    }
+    for (const threads of [0, 1.5, -1, Number.NaN]) expect(() => createCpuEngine({ threads })).toThrow(BindingError)
+  })
+
+  test('destroy stops the threads; later runs compute on the calling thread with the same numbers', async () => {
+    const cpu = createCpuEngine({ threads: 2 })
+    const g = graph()
+    const b = big(4 * MIN_PER_THREAD, 3)
+    expect((await cpu.evaluate(g, b)).backend).toMatch(/2 threads$/)
+    cpu.destroy()
+    const after = await cpu.evaluate(g, b)
+    expect(after.backend).not.toMatch(/threads/)
+    expect(after.values).toEqual(evaluateCpu(g, b).values)
   })
 })
 

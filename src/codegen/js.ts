@@ -57,6 +57,37 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     const kind = graph.kind(id)
     if (kind !== 'input' && kind !== 'const') forward.push(`V[${slot[id]}] = ${ref(specOf(id).eval)}(${graph.args(id).map(val).join(', ')});`)
   }
+  // A partial that two or more outputs' sweeps need is computed once, right after the forward
+  // sweep, into P (it does not depend on the output); the others are computed where they are used.
+  const partialKey = (user: number, s: number) => user * 3 + s
+  const sweeps = graph.outputs.map((output) => (plan.jacobian ? adjointSchedule(levels, graph.outputNode(output)) : []))
+  const uses = new Map<number, number>()
+  for (const schedule of sweeps) {
+    const has = new Uint8Array(graph.nodeCount)
+    const seen = new Set<number>()
+    for (const { node, seed, users } of schedule) {
+      let any = seed
+      for (const { user, slot: s } of users) {
+        if (!has[user]) continue
+        any = true
+        seen.add(partialKey(user, s))
+      }
+      if (any) has[node] = 1
+    }
+    for (const key of seen) uses.set(key, (uses.get(key) ?? 0) + 1)
+  }
+  const shared = new Map<number, number>()
+  const partialCall = (user: number, s: number) => {
+    const args = graph.args(user).map(val)
+    while (args.length < 3) args.push('NaN')
+    return `${ref(specOf(user).partials[s]!)}(${args.join(', ')}, V[${slot[user]}])`
+  }
+  for (const [key, count] of uses) {
+    if (count > 1) {
+      forward.push(`P[${shared.size}] = ${partialCall(Math.floor(key / 3), key % 3)};`)
+      shared.set(key, shared.size)
+    }
+  }
   const phases = [forward]
   graph.outputs.forEach((output, k) => {
     const out = graph.outputNode(output)
@@ -66,14 +97,13 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
       return
     }
     const has = new Uint8Array(graph.nodeCount)
-    for (const { node, seed, users } of adjointSchedule(levels, out)) {
+    for (const { node, seed, users } of sweeps[k]!) {
       const terms: string[] = seed ? ['1'] : []
       for (const { user, slot: s } of users) {
         if (!has[user]) continue
-        const args = graph.args(user).map(val)
-        while (args.length < 3) args.push('NaN')
         const g = `D[${slot[user]}]`
-        terms.push(`(${g} === 0 ? 0 : ${g} * ${ref(specOf(user).partials[s]!)}(${args.join(', ')}, V[${slot[user]}]))`)
+        const at = shared.get(partialKey(user, s))
+        terms.push(`(${g} === 0 ? 0 : ${g} * ${at === undefined ? partialCall(user, s) : `P[${at}]`})`)
       }
       if (!terms.length) continue
       has[node] = 1
@@ -96,28 +126,30 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   let source: string
   if (all.length <= SINGLE_BODY) {
     // Small graph: one loop body with every value and adjoint in a local (registers, no arrays).
-    const local = (line: string) => line.replace(/\bV\[(\d+)\]/g, 'v$1').replace(/\bD\[(\d+)\]/g, 'd$1')
-    const names = Array.from({ length: Math.max(order.length, 1) }, (_, k) => `v${k}, d${k}`).join(', ')
+    const local = (line: string) => line.replace(/\bV\[(\d+)\]/g, 'v$1').replace(/\bD\[(\d+)\]/g, 'd$1').replace(/\bP\[(\d+)\]/g, 'p$1')
+    const names = [...Array.from({ length: Math.max(order.length, 1) }, (_, k) => `v${k}, d${k}`), ...Array.from({ length: shared.size }, (_, k) => `p${k}`)].join(', ')
     source = [...header, '  for (let i = start, end = start + len; i < end; i++) {', `    let ${names};`, ...[...loads, ...all].map((l) => `    ${local(l)}`), '  }', '}'].join('\n')
   } else {
     // Large graph: V8 leaves one huge function unoptimized, so the statements go into functions of
     // CHUNK statements sharing the values and adjoints through two Float64Arrays.
     const chunks: string[] = []
     for (const lines of phases) {
-      for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
+      for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, P, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
     }
     source = [
       `const chunks = [${chunks.join(',\n')}];`,
       `const V = new Float64Array(${Math.max(order.length, 1)});`,
       `const D = new Float64Array(${Math.max(order.length, 1)});`,
+      `const P = new Float64Array(${Math.max(shared.size, 1)});`,
       ...header,
       '  for (let i = start, end = start + len; i < end; i++) {',
       ...loads.map((l) => `    ${l}`),
-      '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, R, i);',
+      '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, P, R, i);',
       '  }',
       '}',
     ].join('\n')
   }
+  if (process.env.JS_DEBUG) console.log("shared partials", shared.size, "lines", all.length)
   return new Function('fns', source)(fns) as CompiledJs
 }
 

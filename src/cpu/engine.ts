@@ -8,44 +8,87 @@
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
-import { GraphError } from '../errors.js'
+import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { planKernels, type Plan } from '../plan.js'
 import type { Results } from '../reference.js'
+import { BUILTIN_OPS } from '../ops.js'
 import { checkWeights, sumParamRows, type SumOptions } from '../params.js'
+import { graphToJSON, type GraphJSON } from '../serialize.js'
+import { createPool, defaultThreads, MIN_PER_THREAD, type WorkerPool } from './pool.js'
 
 export const CPU_BACKEND = 'cpu-js (compiled JavaScript, float64)'
 
 /** A graph compiled to JavaScript. */
 export class CpuKernel {
   readonly #run: CompiledJs
+  readonly #version: number
+  readonly #key = `kernel-${nextKernel++}`
+  #json: GraphJSON | undefined
   constructor(
     readonly graph: Graph,
     readonly plan: Plan,
     readonly description: string,
+    /** The engine's worker threads, where it has them. */
+    readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
   ) {
     this.#run = emitJs(levelize(graph), plan)
+    this.#version = graph.version
   }
 
   /** Resolves at once: there is no pipeline to build (kept for the GPU Kernel's interface). */
   readonly ready: Promise<void> = Promise.resolve()
 
-  /** Values and Jacobians for every binding (float64). */
+  /**
+   * Values and Jacobians for every binding (float64). A batch of at least 2·MIN_PER_THREAD
+   * bindings is split over the engine's worker threads (Node), with the same numbers.
+   */
   async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
-    return this.runSync(bindings, options)
+    const { size, sources, weights } = this.#check(bindings, options)
+    const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && builtinOnly(this.graph) ? await this.pool() : undefined
+    if (!pool || pool.broken) return this.#results(this.#compute(sources, size), size, weights, this.description)
+    const shared = (values?: ArrayLike<number>) => {
+      const a = new Float64Array(new SharedArrayBuffer(size * 8))
+      if (values) a.set(values)
+      return a
+    }
+    const inputs = sources.map((s) => (typeof s === 'number' ? s : shared(s)))
+    const rows = this.plan.rows.map(() => shared())
+    try {
+      await pool.run(this.#key, () => (this.#json ??= graphToJSON(this.graph)), this.plan.jacobian, inputs, rows, size)
+    } catch (e) {
+      // A thread died: this run and later ones compute here. Anything else is the graph's error.
+      if (!pool.broken) throw e
+      return this.#results(this.#compute(sources, size), size, weights, this.description)
+    }
+    return this.#results(rows.map((r) => r.slice()), size, weights, `${this.description}, ${pool.size} threads`)
   }
 
+  /** As run, on the calling thread. */
   runSync(bindings: Bindings, options: SumOptions = {}): Results<Float64Array> {
+    const { size, sources, weights } = this.#check(bindings, options)
+    return this.#results(this.#compute(sources, size), size, weights, this.description)
+  }
+
+  #check(bindings: Bindings, options: SumOptions) {
     // As the GPU Kernel: compiled code reads the inputs it was compiled for, by position.
     if (this.graph.inputs.join(',') !== this.plan.inputs.join(',')) {
       throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
     }
     const { size, sources } = checkBindings(this.graph, bindings)
     const weights = checkWeights(this.graph, options.weights, size)
-    const rows = this.plan.rows.map(() => new Float64Array(size))
     // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
-    this.#run(sources as readonly (ArrayLike<number> | number)[], rows, 0, size)
+    return { size, sources: sources as readonly (ArrayLike<number> | number)[], weights }
+  }
+
+  #compute(sources: readonly (ArrayLike<number> | number)[], size: number): Float64Array[] {
+    const rows = this.plan.rows.map(() => new Float64Array(size))
+    this.#run(sources, rows, 0, size)
+    return rows
+  }
+
+  #results(rows: Float64Array[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<Float64Array> {
     const values: Record<string, Float64Array> = {}
     const jacobian: Record<string, Record<string, Float64Array>> = {}
     this.plan.rows.forEach((row, r) => {
@@ -56,9 +99,28 @@ export class CpuKernel {
         jacobian[row.output]![row.input!] = rows[r]!
       }
     })
-    const results = { values, jacobian, size, backend: this.description }
+    const results = { values, jacobian, size, backend }
     return this.plan.jacobian ? sumParamRows(this.graph, results, weights) : results
   }
+}
+
+let nextKernel = 0
+
+/** Whether a worker thread knows every op of the graph (custom ops live on this thread only). */
+function builtinOnly(graph: Graph): boolean {
+  for (let id = 0; id < graph.nodeCount; id++) {
+    const kind = graph.kind(id)
+    if (kind !== 'input' && kind !== 'const' && !BUILTIN_OPS.has(kind)) return false
+  }
+  return true
+}
+
+export interface CpuEngineOptions {
+  /**
+   * Worker threads for batches of at least 2·MIN_PER_THREAD bindings (Node only; default: the
+   * machine's cores, at most 16). 1: everything runs on the calling thread.
+   */
+  readonly threads?: number
 }
 
 /**
@@ -72,12 +134,22 @@ export class CpuEngine {
   readonly kind = 'cpu'
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
   readonly #valueKernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
+  readonly #threads: number | undefined
+  #pool: Promise<WorkerPool | undefined> | undefined
+  #destroyed = false
 
-  constructor(readonly description: string = CPU_BACKEND) {}
+  constructor(
+    readonly description: string = CPU_BACKEND,
+    options: CpuEngineOptions = {},
+  ) {
+    const { threads } = options
+    if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new BindingError(`threads must be an integer >= 1, got ${String(threads)}`)
+    this.#threads = threads
+  }
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
   compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel {
-    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description)
+    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description, () => this.#workers())
   }
 
   async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<Float64Array>> {
@@ -92,9 +164,20 @@ export class CpuEngine {
     return kernel.run(bindings, run)
   }
 
-  destroy(): void {}
+  /** The worker threads, started on first need; undefined where there are none. */
+  #workers(): Promise<WorkerPool | undefined> {
+    if (this.#destroyed) return Promise.resolve(undefined)
+    this.#pool ??= (async () => createPool(this.#threads ?? (await defaultThreads())))().catch(() => undefined)
+    return this.#pool
+  }
+
+  /** Stops the worker threads (later runs compute on the calling thread). */
+  destroy(): void {
+    this.#destroyed = true
+    void this.#pool?.then((p) => p?.destroy())
+  }
 }
 
-export function createCpuEngine(): CpuEngine {
-  return new CpuEngine()
+export function createCpuEngine(options: CpuEngineOptions = {}): CpuEngine {
+  return new CpuEngine(CPU_BACKEND, options)
 }

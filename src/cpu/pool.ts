@@ -1,0 +1,166 @@
+/**
+ * Worker threads for the CPU engine, Node only. In: a kernel (a key and its graph as JSON), the
+ * batch, and its rows. Out: the rows filled, each thread computing one consecutive range of
+ * bindings with the same compiled JavaScript as the main thread (worker.ts). Inputs and rows travel
+ * as SharedArrayBuffers: nothing is copied back and forth per thread.
+ *
+ * Why: the compiled kernel is bound by Math.sin/cos/exp/tanh calls, which only more cores make
+ * faster. In a browser (no node:worker_threads) createPool resolves to undefined and the engine
+ * runs on the calling thread.
+ */
+import type { GraphJSON } from '../serialize.js'
+
+export interface WorkerRequest {
+  readonly id: number
+  readonly key: string
+  /** Sent once per thread and kernel (or again when the thread has forgotten the kernel). */
+  readonly json?: GraphJSON
+  readonly jacobian: boolean
+  readonly inputs: readonly (Float64Array | number)[]
+  readonly rows: readonly Float64Array[]
+  readonly start: number
+  readonly len: number
+}
+
+export interface WorkerReply {
+  readonly id: number
+  /** The thread no longer holds this kernel: send it with its JSON. */
+  readonly missing?: true
+  readonly error?: string
+}
+
+/** The part of node:worker_threads' Worker used here. */
+interface NodeWorker {
+  postMessage(message: WorkerRequest): void
+  on(event: 'message', listener: (reply: WorkerReply) => void): void
+  on(event: 'error', listener: (error: Error) => void): void
+  on(event: 'exit', listener: (code: number) => void): void
+  ref(): void
+  unref(): void
+  terminate(): Promise<number>
+}
+
+interface Thread {
+  readonly worker: NodeWorker
+  /** Kernels this thread was sent. */
+  readonly known: Set<string>
+  readonly waiting: Map<number, { resolve: (reply: WorkerReply) => void; reject: (e: Error) => void }>
+}
+
+/** Below this many bindings per thread, threads cost more than they save (messages, start). */
+export const MIN_PER_THREAD = 2048
+
+// Not literals in import(): bundlers for the browser must not try to resolve them.
+const NODE_WORKERS = 'node:worker_threads'
+const NODE_OS = 'node:os'
+const NODE_MODULE = 'node:module'
+const NODE_URL = 'node:url'
+
+/** How many threads a pool gets by default: the machine's cores (at most 16), 1 outside Node. */
+export async function defaultThreads(): Promise<number> {
+  if (typeof process === 'undefined' || !process.versions?.node) return 1
+  try {
+    const os = (await import(/* @vite-ignore */ NODE_OS)) as { availableParallelism?: () => number; cpus: () => unknown[] }
+    return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length))
+  } catch {
+    return 1
+  }
+}
+
+/** `threads` workers, or undefined where there are none to have (a browser, threads < 2). */
+export async function createPool(threads: number): Promise<WorkerPool | undefined> {
+  if (threads < 2 || typeof process === 'undefined' || !process.versions?.node) return undefined
+  const { Worker } = (await import(/* @vite-ignore */ NODE_WORKERS)) as { Worker: new (code: URL | string, options: { eval?: boolean }) => NodeWorker }
+  // From the built package the worker is worker.js. From source (tests, tsx) it is worker.ts, which
+  // a thread can load only after registering tsx's loader in it (Node 20 threads do not inherit it).
+  const fromSource = import.meta.url.endsWith('.ts')
+  const make = fromSource
+    ? async () => {
+        const { createRequire } = (await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire: (from: string) => { resolve: (id: string) => string } }
+        const { pathToFileURL } = (await import(/* @vite-ignore */ NODE_URL)) as { pathToFileURL: (path: string) => URL }
+        const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
+        const worker = new URL('./worker.ts', import.meta.url).href
+        const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(worker)}) })`
+        return () => new Worker(code, { eval: true })
+      }
+    : async () => () => new Worker(new URL('./worker.js', import.meta.url), {})
+  const start = await make()
+  return new WorkerPool(Array.from({ length: threads }, start))
+}
+
+export class WorkerPool {
+  readonly #threads: Thread[]
+  #nextThread = 0
+  #nextId = 0
+  #broken: Error | undefined
+
+  constructor(workers: NodeWorker[]) {
+    this.#threads = workers.map((worker) => {
+      const thread: Thread = { worker, known: new Set(), waiting: new Map() }
+      worker.on('message', (reply) => {
+        const w = thread.waiting.get(reply.id)
+        thread.waiting.delete(reply.id)
+        if (thread.waiting.size === 0) worker.unref()
+        w?.resolve(reply)
+      })
+      const fail = (e: Error) => {
+        this.#broken ??= e
+        for (const w of thread.waiting.values()) w.reject(e)
+        thread.waiting.clear()
+      }
+      worker.on('error', fail)
+      worker.on('exit', (code) => fail(new Error(`a CPU engine worker thread exited (code ${code})`)))
+      // An idle pool does not keep the process alive.
+      worker.unref()
+      return thread
+    })
+  }
+
+  get size(): number {
+    return this.#threads.length
+  }
+
+  /** Why the pool stopped working (a thread died), or undefined. */
+  get broken(): Error | undefined {
+    return this.#broken
+  }
+
+  /**
+   * Fills `rows` (SharedArrayBuffer views of `size` bindings) from `inputs`, the threads splitting
+   * the batch into consecutive ranges.
+   */
+  async run(key: string, json: () => GraphJSON, jacobian: boolean, inputs: readonly (Float64Array | number)[], rows: readonly Float64Array[], size: number): Promise<void> {
+    if (this.#broken) throw this.#broken
+    const parts = Math.max(1, Math.min(this.#threads.length, Math.floor(size / MIN_PER_THREAD)))
+    const per = Math.ceil(size / parts)
+    const jobs: Promise<void>[] = []
+    for (let start = 0; start < size; start += per) {
+      const thread = this.#threads[this.#nextThread++ % this.#threads.length]!
+      const len = Math.min(per, size - start)
+      jobs.push(
+        (async () => {
+          const send = (withJson: boolean) => this.#send(thread, { id: this.#nextId++, key, jacobian, inputs, rows, start, len, ...(withJson ? { json: json() } : {}) })
+          let reply = await send(!thread.known.has(key))
+          if (reply.missing) reply = await send(true)
+          thread.known.add(key)
+          if (reply.error !== undefined) throw new Error(reply.error)
+          if (reply.missing) throw new Error('a CPU engine worker thread lost its kernel')
+        })(),
+      )
+    }
+    await Promise.all(jobs)
+  }
+
+  #send(thread: Thread, request: WorkerRequest): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      thread.waiting.set(request.id, { resolve, reject })
+      thread.worker.ref()
+      thread.worker.postMessage(request)
+    })
+  }
+
+  destroy(): void {
+    this.#broken ??= new Error('the CPU engine was destroyed')
+    for (const t of this.#threads) void t.worker.terminate()
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * A CPU engine worker thread (Node only; see pool.ts). In: a graph as JSON (once per kernel), the
+ * batch's inputs and rows as views of SharedArrayBuffers, and a range of bindings. Out: that range
+ * of every row, written in place, then a reply naming the request. The kernel is compiled here by
+ * the same emitJs as on the main thread, from the same JSON, so both compute the same numbers.
+ */
+import { parentPort } from 'node:worker_threads'
+import { emitJs, type CompiledJs } from '../codegen/js.js'
+import { levelize } from '../levelize.js'
+import { planKernels } from '../plan.js'
+import { graphFromJSON } from '../serialize.js'
+import type { WorkerReply, WorkerRequest } from './pool.js'
+
+/** Kernels kept compiled, least recently used first. */
+const KEEP = 32
+const kernels = new Map<string, CompiledJs>()
+
+parentPort!.on('message', (req: WorkerRequest) => {
+  let reply: WorkerReply
+  try {
+    let run = kernels.get(req.key)
+    if (run) kernels.delete(req.key)
+    else if (req.json !== undefined) {
+      const levels = levelize(graphFromJSON(req.json))
+      run = emitJs(levels, planKernels(levels, { jacobian: req.jacobian }))
+    }
+    if (!run) reply = { id: req.id, missing: true }
+    else {
+      kernels.set(req.key, run)
+      if (kernels.size > KEEP) kernels.delete(kernels.keys().next().value!)
+      run(req.inputs, req.rows, req.start, req.len)
+      reply = { id: req.id }
+    }
+  } catch (e) {
+    reply = { id: req.id, error: e instanceof Error ? e.message : String(e) }
+  }
+  parentPort!.postMessage(reply)
+})
