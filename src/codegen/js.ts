@@ -149,7 +149,6 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
       '}',
     ].join('\n')
   }
-  if (process.env.JS_DEBUG) console.log("shared partials", shared.size, "lines", all.length)
   return new Function('fns', source)(fns) as CompiledJs
 }
 
