@@ -106,9 +106,9 @@ export class Kernel {
   readonly #build: () => Promise<GPUComputePipeline[]>
 
   /**
-   * `build` makes the fused pipelines (one per entry of `sources`). It runs now for tier 'fused',
-   * and for 'auto' unless the graph is larger than AUTO_FUSE_LIMIT (such a graph stays on the
-   * interpreter); for 'interpreter' only if a run asks for the fused tier.
+   * `build` makes the fused pipelines (one per entry of `sources`). It runs now for tier 'fused';
+   * for 'auto' after the first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT
+   * (such a graph stays on the interpreter); for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
     readonly engine: GpuEngine,
@@ -121,7 +121,9 @@ export class Kernel {
     build: () => Promise<GPUComputePipeline[]>,
   ) {
     this.#build = build
-    if (engine.tier === 'fused' || (engine.tier === 'auto' && this.#autoFuses())) void this.pipelines.catch(() => undefined)
+    // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
+    // adapter both share the same cores, and the first result matters most (see #tier).
+    if (engine.tier === 'fused') void this.pipelines.catch(() => undefined)
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
@@ -158,9 +160,16 @@ export class Kernel {
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
     const tier = checkTier(asked) ?? this.engine.tier
     if (tier !== 'auto') return tier
-    if (!this.#autoFuses()) return 'interpreter'
-    void this.pipelines.catch(() => undefined)
-    return this.#fused === 'ready' ? 'fused' : 'interpreter'
+    return this.#autoFuses() && this.#fused === 'ready' ? 'fused' : 'interpreter'
+  }
+
+  /** Runs `execute` on `tier`; for 'auto', then starts the fused build if it has not started. */
+  async #execute<T>(asked: Tier | undefined, execute: () => Promise<T>): Promise<T> {
+    try {
+      return await execute()
+    } finally {
+      if ((checkTier(asked) ?? this.engine.tier) === 'auto' && this.#autoFuses() && !this.#pipeline) void this.pipelines.catch(() => undefined)
+    }
   }
 
   #autoFuses(): boolean {
@@ -230,7 +239,7 @@ export class Kernel {
     const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
     const tier = this.#tier(options.tier)
     const weightSource = weights as Float32Array | number[] | undefined
-    const timings = await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows, ...(sums ? { sums } : {}) }, options, tier, weightSource))
+    const timings = await this.#execute(options.tier, () => this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows, ...(sums ? { sums } : {}) }, options, tier, weightSource)))
     const values: Record<string, Float32Array> = {}
     const jacobian: Record<string, Record<string, Float32Array>> = {}
     const gradients: Record<string, Record<string, number>> = {}
@@ -284,7 +293,7 @@ export class Kernel {
     const tier = this.#tier(options.tier)
     const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     try {
-      await this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}, tier))
+      await this.#execute(options.tier, () => this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}, tier)))
     } catch (e) {
       if (!into) buffer.destroy()
       throw e
