@@ -1,30 +1,37 @@
 /**
  * The interpreter tier. In: a levelized graph and its plan (buildTape), or nothing (the shader,
  * emitInterpreterWgsl: it depends only on the op table). Out: an instruction tape, and ONE WGSL
- * compute shader per device that runs any tape: each thread takes one binding and executes the
- * tape's forward instructions and reverse (gather) instructions in order, with node values and
- * adjoints in a register file in GPU memory.
+ * compute shader per device that runs any tape: each thread takes four bindings (the lanes of vec4
+ * registers) and executes the tape's forward instructions and reverse (gather) instructions in
+ * order, with node values and adjoints in a register file in GPU memory.
  *
  * Why: a fused kernel is fastest but must be compiled per graph (seconds on a software adapter);
  * the interpreter is compiled once, so any new graph gives its first result at once.
  *
- * Tape: 8 u32 words per instruction, [code, dst, a, b, c, uval, uadj, flags], in chunks of 64 KiB
- * (a header [count, registers, 0, 0] and up to 2047 instructions), each bound as a UNIFORM buffer
- * with a dynamic offset and run by its own dispatch. Uniform matters: the opcode and flags are then
- * provably the same in every thread, so a SIMD software adapter branches on them instead of running
- * every case under masks (a storage-buffer tape ran ~60x slower on lavapipe).
+ * Tape: one vec4<u32> per instruction, [code | flags << 16, w1, w2, w3], and a second, [c, 0, 0, 0],
+ * for ops of three arguments (F_EXT), in chunks of 64 KiB (a header [count, registers, live, 0] and
+ * up to 4095 vec4s), each bound as a UNIFORM buffer with a dynamic offset and run by its own
+ * dispatch. Uniform matters: the opcode and flags are then provably the same in every thread, so a
+ * SIMD software adapter branches on them instead of running every case under masks (a
+ * storage-buffer tape ran ~60x slower on lavapipe). Inside the loop over instructions lavapipe
+ * still gathers each tape or register load lane by lane; what an instruction costs is mostly its
+ * loads and its dispatch, so the tape is compact and a thread serves four bindings.
  *
  * Each instruction loads the registers its flags name (va, vb, vc, vo, g, acc), computes `res` in a
  * tree of cases that do arithmetic only, then writes `res` where its flags say. The loads and stores
  * exist once in the shader, not once per case: that keeps the shader small enough to compile in
  * seconds with four bindings per thread.
  *
+ * Fields: forward instructions [code, dst, a, b] (+ c); partials [code, user, a, b] (+ c), whose
+ * dst is the adjoint of argument i (live + a, b or c) and whose g is the user's adjoint
+ * (live + user); INPUT/CONST [code, dst, index]; COPY [code, row, a]; ZERO [code, row].
+ *
  *   INPUT        res = input a of this binding                        → reg[dst]
  *   CONST        res = consts[a]                                      → reg[dst]
  *   COPY         res = reg[a]                                         → results row dst
  *   ZERO         res = 0                                              → results row dst
  *   op           res = op(reg[a], reg[b], reg[c])                     → reg[dst]   (FORWARD + op index)
- *   op partial i res = acc + g · ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[uval]) with g = reg[uadj]
+ *   op partial i res = acc + g · ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[user]) with g = reg[live + user]
  *                and acc = the previous instruction's res (a node's terms, and its seed, run back
  *                to back) or 0 for its first; lanes where g == 0 add nothing, as in every engine;
  *                the node's last term writes                          → reg[dst]   (PARTIAL + 3·op + i)
