@@ -59,6 +59,24 @@ describe('CPU engine (compiled JavaScript)', () => {
   })
 })
 
+describe('CPU engine at 10^5 nodes', () => {
+  test('a 125,007-node graph with two outputs equals the reference to the last bit', async () => {
+    const g = new Graph()
+    const x = g.input('x')
+    const y = g.input('y')
+    let e = x
+    for (let i = 0; i < 25_000; i++) e = e.mul(0.9995).add(e.sin().mul(0.0005)).add(y.mul(1e-6))
+    g.output('f', e)
+    g.output('h', e.tanh())
+    expect(g.nodeCount).toBeGreaterThan(1e5)
+    const b = { x: [0.3, -1.2, 2, 0.1], y: [1, 2, 3, -1] }
+    const got = await createCpuEngine().evaluate(g, b)
+    const want = evaluateCpu(g, b)
+    expect(got.values).toEqual(want.values)
+    expect(got.jacobian).toEqual(want.jacobian)
+  })
+})
+
 describe('CPU engine on worker threads', () => {
   const big = (size: number, seed: number) => {
     const r = rng(seed)
