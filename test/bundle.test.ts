@@ -1,8 +1,9 @@
 /**
  * Browser safety of the library itself: Vite's build() in library mode from src/index.ts (into a
  * temp dir) must give one self-contained ES module with no Node built-ins, no CommonJS require,
- * and no Dawn. The Node-only `webgpu` package is reached through `import(NODE_PACKAGE)` with a
- * variable in src/gpu/device.ts, so no bundler can resolve it and a browser user never downloads it.
+ * and no Dawn. The Node-only `webgpu` package and the CPU engine's worker threads are reached
+ * through src/node-only.ts, one `import(specifier)` with a variable, so no bundler can resolve them
+ * and a browser user never downloads them.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -8,6 +8,7 @@
  * faster. In a browser (no node:worker_threads) createPool resolves to undefined and the engine
  * runs on the calling thread.
  */
+import { importNodeOnly, isNode } from '../node-only.js'
 import type { GraphJSON } from '../serialize.js'
 
 export interface WorkerRequest {
@@ -30,7 +31,7 @@ export interface WorkerReply {
 }
 
 /** The part of node:worker_threads' Worker used here. */
-interface NodeWorker {
+export interface NodeWorker {
   postMessage(message: WorkerRequest): void
   on(event: 'message', listener: (reply: WorkerReply) => void): void
   on(event: 'error', listener: (error: Error) => void): void
@@ -50,18 +51,24 @@ interface Thread {
 /** Below this many bindings per thread, threads cost more than they save (messages, start). */
 export const MIN_PER_THREAD = 2048
 
-// Not literals in import(): bundlers for the browser must not try to resolve them.
-const NODE_WORKERS = 'node:worker_threads'
-const NODE_OS = 'node:os'
-const NODE_MODULE = 'node:module'
-const NODE_URL = 'node:url'
+/** The Node side (node:os, node:worker_threads), loaded only in Node: see node-only.ts. */
+const NODE_THREADS = import.meta.url.endsWith('.ts') ? './threads.ts' : './threads.js'
+
+interface NodeThreads {
+  availableCores(): number
+  startWorker(): NodeWorker
+}
+
+function nodeThreads(): Promise<NodeThreads> {
+  // Relative to this module, as a URL held in a variable: bundlers neither follow nor rewrite it.
+  return importNodeOnly<NodeThreads>(new URL(NODE_THREADS, import.meta.url).href)
+}
 
 /** How many threads a pool gets by default: the machine's cores (at most 16), 1 outside Node. */
 export async function defaultThreads(): Promise<number> {
-  if (typeof process === 'undefined' || !process.versions?.node) return 1
+  if (!isNode()) return 1
   try {
-    const os = (await import(/* @vite-ignore */ NODE_OS)) as { availableParallelism?: () => number; cpus: () => unknown[] }
-    return Math.max(1, Math.min(16, os.availableParallelism?.() ?? os.cpus().length))
+    return Math.max(1, Math.min(16, (await nodeThreads()).availableCores()))
   } catch {
     return 1
   }
@@ -69,23 +76,9 @@ export async function defaultThreads(): Promise<number> {
 
 /** `threads` workers, or undefined where there are none to have (a browser, threads < 2). */
 export async function createPool(threads: number): Promise<WorkerPool | undefined> {
-  if (threads < 2 || typeof process === 'undefined' || !process.versions?.node) return undefined
-  const { Worker } = (await import(/* @vite-ignore */ NODE_WORKERS)) as { Worker: new (code: URL | string, options: { eval?: boolean }) => NodeWorker }
-  // From the built package the worker is worker.js. From source (tests, tsx) it is worker.ts, which
-  // a thread can load only after registering tsx's loader in it (Node 20 threads do not inherit it).
-  const fromSource = import.meta.url.endsWith('.ts')
-  const make = fromSource
-    ? async () => {
-        const { createRequire } = (await import(/* @vite-ignore */ NODE_MODULE)) as { createRequire: (from: string) => { resolve: (id: string) => string } }
-        const { pathToFileURL } = (await import(/* @vite-ignore */ NODE_URL)) as { pathToFileURL: (path: string) => URL }
-        const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
-        const worker = new URL('./worker.ts', import.meta.url).href
-        const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(worker)}) })`
-        return () => new Worker(code, { eval: true })
-      }
-    : async () => () => new Worker(new URL('./worker.js', import.meta.url), {})
-  const start = await make()
-  return new WorkerPool(Array.from({ length: threads }, start))
+  if (threads < 2 || !isNode()) return undefined
+  const { startWorker } = await nodeThreads()
+  return new WorkerPool(Array.from({ length: threads }, startWorker))
 }
 
 export class WorkerPool {

@@ -8,6 +8,7 @@
  * never downloads it. The object `create()` returns is kept for the device's lifetime: if it is
  * garbage-collected, Dawn tears its instance down under running work and the process crashes.
  */
+import { importNodeOnly, isNode } from '../node-only.js'
 import { DeviceError } from './errors.js'
 
 export interface DeviceOptions {
@@ -43,7 +44,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   if (!gpu && isNode()) {
     let mod: { create: (flags: string[]) => GPU }
     try {
-      mod = (await import(/* @vite-ignore */ NODE_PACKAGE)) as typeof mod
+      mod = await importNodeOnly<typeof mod>(NODE_PACKAGE)
     } catch (e) {
       throw new DeviceError(`WebGPU in Node needs the optional 'webgpu' package (Dawn): npm install webgpu (${(e as Error).message})`, 'no-adapter')
     }
@@ -71,7 +72,3 @@ function describeAdapterInfo(info: GPUAdapterInfo | undefined): string {
   return parts.join(' ')
 }
 
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: string } } }).process
-  return typeof p?.versions?.node === 'string'
-}
