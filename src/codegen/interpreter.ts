@@ -17,27 +17,32 @@
  * still gathers each tape or register load lane by lane; what an instruction costs is mostly its
  * loads and its dispatch, so the tape is compact and a thread serves four bindings.
  *
- * Each instruction loads the registers its flags name (va, vb, vc, vo, g, acc), computes `res` in a
- * tree of cases that do arithmetic only, then writes `res` where its flags say. The loads and stores
+ * Each instruction loads the registers its flags name (operands va, vb, vc; the user's value vo),
+ * computes `res` in a tree of cases that do arithmetic only, then writes it where its flags say (a
+ * partial: into each output's adjoint, after loading that output's adjoint of the user). The loads and stores
  * exist once in the shader, not once per case: that keeps the shader small enough to compile in
  * seconds with four bindings per thread.
  *
- * Fields: forward instructions [code, dst, a, b] (+ c); partials [code, user, a, b] (+ c), whose
- * dst is the adjoint of argument i (live + a, b or c) and whose g is the user's adjoint
- * (live + user); INPUT/CONST [code, dst, index]; COPY [code, row, a]; ZERO [code, row].
+ * Fields: forward instructions [code, dst, a, b] (+ c); partials [code, user, a, b] (+ c), which
+ * add into the adjoint of argument i (a, b or c) the user's adjoint times the partial;
+ * SEED [code, node, mask]; INPUT/CONST [code, dst, index]; COPY [code, row, a]; ZERO [code, row].
  *
  *   INPUT        res = input a of this binding                        → reg[dst]
  *   CONST        res = consts[a]                                      → reg[dst]
  *   COPY         res = reg[a]                                         → results row dst
  *   ZERO         res = 0                                              → results row dst
  *   op           res = op(reg[a], reg[b], reg[c])                     → reg[dst]   (FORWARD + op index)
- *   op partial i res = acc + g · ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[user]) with g = reg[live + user]
- *                and acc = the previous instruction's res (a node's terms, and its seed, run back
- *                to back) or 0 for its first; lanes where g == 0 add nothing, as in every engine;
- *                the node's last term writes                          → reg[dst]   (PARTIAL + 3·op + i)
- * Registers: node values at [0, live), adjoints at [live, 2·live). Thread t (bindings 4t..4t+3,
- * one per vec4 lane) of workgroup w keeps register r at regs[(w·registers + r)·W + t mod W]: a
- * workgroup's registers are one contiguous block, which stays in cache.
+ *   SEED         adj_j[node] starts at bit j of mask (1 for output j's own node, else 0)
+ *   op partial i p = ∂op/∂arg_i(reg[a], reg[b], reg[c], reg[user]); for each output j of the sweep's
+ *                group: adj_j[arg] = acc_j + adj_j[user] · p, where acc_j is the previous
+ *                instruction's value for j (a node's seed and terms run back to back) or 0 for
+ *                its first term; lanes where adj_j[user] == 0 add nothing, as in every engine; the
+ *                node's last term writes                                            (PARTIAL + 3·op + i)
+ * A reverse sweep serves up to OUTPUT_LANES outputs at once (their count in the flags): the partial
+ * and its operands are loaded and computed once for all of them.
+ * Registers: node values at [0, live), output j's adjoints at [live·(1 + j), live·(2 + j)). Thread
+ * t (bindings 4t..4t+3, one per vec4 lane) of workgroup w keeps register r at
+ * regs[(w·registers + r)·W + t mod W]: a workgroup's registers are one contiguous block.
  */
 import { adjointSchedule, type Levels } from '../levelize.js'
 import { isZeroPartial, opIndex, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
@@ -53,12 +58,17 @@ const INPUT = 0
 const CONST = 1
 const COPY = 2
 const ZERO = 3
+/** Seeds a reverse sweep: the adjoint of output j of the group starts at bit j of w2. */
+const SEED = 4
+/** Outputs a reverse sweep serves at once (flags bits NK_SHIFT.. hold their count - 1). */
+export const OUTPUT_LANES = 4
+const NK_SHIFT = 10
+const OUTPUT_LANE_NAMES = Array.from({ length: OUTPUT_LANES }, (_, j) => j)
 const FORWARD = 16
 const F_A = 1
 const F_B = 2
 const F_C = 4
 const F_OUT = 8
-const F_ADJ = 16
 const F_WRITE = 64
 const F_ROW = 128
 /** acc = reg[dst] (a chain cut by a chunk boundary: a new dispatch has no previous res). */
@@ -86,8 +96,9 @@ export interface Tape {
 type Instruction = [number, number, number, number, number]
 
 /**
- * The tape of a graph: forward in wavefront order, then per output its value store, its reverse
- * sweep (the same adjointSchedule as every engine) and its Jacobian stores, in plan.rows order.
+ * The tape of a graph: forward in wavefront order, the outputs' value stores, then per group of up
+ * to OUTPUT_LANES outputs one reverse sweep (the sums of every engine's adjointSchedule) and the
+ * group's Jacobian stores.
  */
 export function buildTape(levels: Levels, plan: Plan): Tape {
   const { graph, order } = levels
@@ -119,32 +130,52 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
       emit(FORWARD + opIndex(kind), argFlags[args.length]! | F_WRITE, reg[id]!, a, b, c)
     }
   }
-  graph.outputs.forEach((output, k) => {
-    const out = graph.outputNode(output)
-    emit(COPY, F_A | F_ROW, rowIndex(plan, k), reg[out]!)
-    if (!plan.jacobian) return
-    const has = new Uint8Array(graph.nodeCount)
-    for (const { node, seed, users } of adjointSchedule(levels, out)) {
-      const terms = users.filter(({ user }) => has[user])
-      if (!seed && terms.length === 0) continue
-      has[node] = 1
+  graph.outputs.forEach((output, k) => emit(COPY, F_A | F_ROW, rowIndex(plan, k), reg[graph.outputNode(output)]!))
+  // The reverse sweeps, up to OUTPUT_LANES outputs at a time: one walk over the union of their
+  // gradient cones computes each partial once and adds it into every output's adjoint (adjoint
+  // block j of the group at registers live·(1 + j)). An output whose cone misses a node holds an
+  // exact 0 there, so its sums are those of its own sweep (adjointSchedule), term for term.
+  const groups = plan.jacobian ? Math.ceil(graph.outputs.length / OUTPUT_LANES) : 0
+  const { consumerStart, consumers, consumerSlot } = levels
+  for (let group = 0; group < groups; group++) {
+    const members = graph.outputs.slice(group * OUTPUT_LANES, (group + 1) * OUTPUT_LANES).map((name, j) => ({ k: group * OUTPUT_LANES + j, out: graph.outputNode(name) }))
+    const lanes = (members.length - 1) << NK_SHIFT
+    // Per output, the nodes its own sweep reaches (as every engine: seeded or fed by a reached user).
+    const reached = members.map(({ out }) => {
+      const has = new Uint8Array(graph.nodeCount)
+      for (const { node, seed, users } of adjointSchedule(levels, out)) if (seed || users.some(({ user }) => has[user])) has[node] = 1
+      return has
+    })
+    const any = new Uint8Array(graph.nodeCount)
+    for (let i = order.length - 1; i >= 0; i--) {
+      const node = order[i]!
+      if (!reached.some((has) => has[node])) continue
+      any[node] = 1
+      const seeds = members.reduce((mask, { out }, j) => (out === node ? mask | (1 << j) : mask), 0)
+      const terms: { user: number; slot: number }[] = []
+      for (let e = consumerStart[node]!; e < consumerStart[node + 1]!; e++) {
+        const user = consumers[e]!
+        if (any[user] && !isZeroPartial(graph.kind(user) as OpName, consumerSlot[e]!)) terms.push({ user, slot: consumerSlot[e]! })
+      }
       // A node's terms run back to back, each adding to the previous one's res; only the last writes.
-      if (seed) emit(CONST, terms.length ? 0 : F_WRITE, live + reg[node]!, 1)
+      if (seeds) emit(SEED, lanes | (terms.length ? 0 : F_WRITE), reg[node]!, seeds)
       terms.forEach(({ user, slot }, j) => {
         const kind = graph.kind(user) as OpName
         const args = graph.args(user).map((x) => reg[x]!)
         const [a = 0, b = 0, c = 0] = args
-        const flags = partialLoads(kind, slot) | (args.length === 3 ? F_EXT : 0) | F_ADJ | (seed || j > 0 ? F_CHAIN : 0) | (j === terms.length - 1 ? F_WRITE : 0)
+        const flags = partialLoads(kind, slot) | (args.length === 3 ? F_EXT : 0) | lanes | (seeds || j > 0 ? F_CHAIN : 0) | (j === terms.length - 1 ? F_WRITE : 0)
         emit(PARTIAL + 3 * opIndex(kind) + slot, flags, reg[user]!, a, b, c)
       })
     }
-    graph.inputs.forEach((input, i) => {
-      const id = graph.inputNode(input)
-      if (has[id]) emit(COPY, F_A | F_ROW, rowIndex(plan, k, i), live + reg[id]!)
-      else emit(ZERO, F_ROW, rowIndex(plan, k, i))
+    members.forEach(({ k }, j) => {
+      graph.inputs.forEach((input, i) => {
+        const id = graph.inputNode(input)
+        if (reached[j]![id]) emit(COPY, F_A | F_ROW, rowIndex(plan, k, i), live * (1 + j) + reg[id]!)
+        else emit(ZERO, F_ROW, rowIndex(plan, k, i))
+      })
     })
-  })
-  const registers = (plan.jacobian ? 2 : 1) * Math.max(live, 1)
+  }
+  const registers = (1 + Math.min(OUTPUT_LANES, graph.outputs.length) * (plan.jacobian ? 1 : 0)) * Math.max(live, 1)
   // Chunks of whole instructions. A chain cut by a chunk boundary (a new dispatch has no previous
   // res): the instruction before the cut writes, the one after reads reg[dst].
   const parts: Instruction[][] = [[]]
@@ -247,7 +278,7 @@ export function emitInterpreterWgsl(): string {
     '  let count = tape[0].x;',
     '  let live = tape[0].z;',
     `  let base = (t / ${W}u) * tape[0].y * ${W}u + t % ${W}u;`,
-    '  var prev = vec4<f32>(0.0);',
+    ...OUTPUT_LANE_NAMES.map((_, j) => `  var prev${j} = vec4<f32>(0.0);`),
     '  var pc = 1u;',
     '  for (var i = 0u; i < count; i++) {',
     '    let w = tape[pc];',
@@ -258,30 +289,44 @@ export function emitInterpreterWgsl(): string {
     `    if ((flags & ${F_EXT}u) != 0u) { ins_c = tape[pc].x; pc++; }`,
     '    let ins_a = w.z;',
     '    let ins_b = w.w;',
-    '    // A partial writes the adjoint of its argument `slot`; its user is w.y, whose adjoint is at live + w.y.',
-    `    let slot = (code - ${PARTIAL}u) % 3u;`,
-    `    let ins_dst = select(w.y, live + select(select(ins_a, ins_b, slot == 1u), ins_c, slot == 2u), code >= ${PARTIAL}u);`,
     '    var va = vec4<f32>(0.0);',
     '    var vb = vec4<f32>(0.0);',
     '    var vc = vec4<f32>(0.0);',
     '    var vo = vec4<f32>(0.0);',
-    '    var g = vec4<f32>(0.0);',
-    '    var acc = vec4<f32>(0.0);',
     load(F_A, 'va', 'ins_a'),
     load(F_B, 'vb', 'ins_b'),
     load(F_C, 'vc', 'ins_c'),
     load(F_OUT, 'vo', 'w.y'),
-    load(F_ADJ, 'g', '(live + w.y)'),
-    `    if ((flags & ${F_CHAIN}u) != 0u) { acc = prev; }`,
-    load(F_ACC, 'acc', 'ins_dst'),
     '    var res = vec4<f32>(0.0);',
     ...decisionTree([...cases].sort((p, q) => p.code - q.code), '    '),
-    `    if (code >= ${PARTIAL}u) { res = acc + select(vec4<f32>(0.0), g * res, (bitcast<vec4<u32>>(g) & vec4<u32>(0x7fffffffu)) != vec4<u32>(0u)); }`,
-    '    prev = res;',
-    `    if ((flags & ${F_WRITE}u) != 0u) { ${R('ins_dst')} = res; }`,
-    `    if ((flags & ${F_ROW}u) != 0u) {`,
-    '      let o = ins_dst * s + b0;',
-    ...COMPONENTS.map((c, k) => `      if (b0 + ${k}u < params.n) { results[o + ${k}u] = res.${c}; }`),
+    `    if (code >= ${PARTIAL}u || code == ${SEED}u) {`,
+    '      // Reverse sweep: res is the partial (unused by SEED). The adjoint written is that of the',
+    "      // partial's argument `slot` (of the node w.y for SEED), for each output of the group.",
+    `      let slot = (code - ${PARTIAL}u) % 3u;`,
+    `      let node = select(w.y, select(select(ins_a, ins_b, slot == 1u), ins_c, slot == 2u), code >= ${PARTIAL}u);`,
+    `      let lanes = ((flags >> ${NK_SHIFT}u) & 3u) + 1u;`,
+    ...OUTPUT_LANE_NAMES.flatMap((_, j) => [
+      `      if (lanes > ${j}u) {`,
+      `        let at = live * ${j + 1}u;`,
+      '        var acc = vec4<f32>(0.0);',
+      `        if ((flags & ${F_CHAIN}u) != 0u) { acc = prev${j}; }`,
+      `        if ((flags & ${F_ACC}u) != 0u) { acc = ${R('(at + node)')}; }`,
+      '        var r: vec4<f32>;',
+      `        if (code == ${SEED}u) { r = vec4<f32>(select(0.0, 1.0, ((w.z >> ${j}u) & 1u) != 0u)); } else {`,
+      `          let g = ${R('(at + w.y)')};`,
+      '          // Lanes whose adjoint is 0 add nothing (a NaN partial must not leak in), as in every engine.',
+      '          r = acc + select(vec4<f32>(0.0), g * res, (bitcast<vec4<u32>>(g) & vec4<u32>(0x7fffffffu)) != vec4<u32>(0u));',
+      '        }',
+      `        prev${j} = r;`,
+      `        if ((flags & ${F_WRITE}u) != 0u) { ${R('(at + node)')} = r; }`,
+      '      }',
+    ]),
+    '    } else {',
+    `      if ((flags & ${F_WRITE}u) != 0u) { ${R('w.y')} = res; }`,
+    `      if ((flags & ${F_ROW}u) != 0u) {`,
+    '        let o = w.y * s + b0;',
+    ...COMPONENTS.map((c, k) => `        if (b0 + ${k}u < params.n) { results[o + ${k}u] = res.${c}; }`),
+    '      }',
     '    }',
     '  }',
     '}',

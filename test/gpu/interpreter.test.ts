@@ -78,6 +78,35 @@ describe('interpreter tier: one shader runs every graph', () => {
   })
 })
 
+describe('interpreter: one reverse sweep for up to four outputs', () => {
+  test('six outputs (two groups): one node as two outputs, disjoint cones, a NaN partial', async () => {
+    const g = new Graph()
+    const x = g.input('x')
+    const y = g.input('y')
+    const xy = x.mul(y)
+    g.output('f0', xy)
+    // f1 is f0's node itself: one seed with two bits.
+    g.output('f1', xy)
+    g.output('f2', y.sin())
+    g.output('f3', x.mul(0).sqrt().add(y))
+    g.output('f4', x.add(0))
+    g.output('f5', xy.add(y.sin()).tanh())
+    const r = rng(66)
+    const bindings = { x: randomArray(r, 777, -2, 2), y: randomArray(r, 777, -2, 2) }
+    const gpu = await engine.evaluate(g, bindings)
+    expect(gpu.tier).toBe('interpreter')
+    expectMatchesReference(gpu, g, bindings, 1e-4)
+    // Hand-derived: ∂f2/∂x = 0 exactly (x is outside f2's cone), ∂f3/∂x = NaN (∞·0) as on every engine.
+    for (let i = 0; i < 777; i++) {
+      expect(gpu.jacobian.f2!.x![i]).toBe(0)
+      expect(gpu.jacobian.f3!.x![i]).toBeNaN()
+      expect(gpu.jacobian.f3!.y![i]).toBe(1)
+      expect(gpu.jacobian.f1!.x![i]).toBe(gpu.jacobian.f0!.x![i])
+      expect(gpu.jacobian.f4!.x![i]).toBe(1)
+    }
+  })
+})
+
 describe('every engine agrees where a zero partial meets an infinite adjoint', () => {
   // sqrt(x*0): ∂sqrt/∂u = ∞ at u = 0 and ∂(x*0)/∂x = 0 (a constant operand, not zero by definition):
   // ∞ · 0 = NaN. 1/(x<1) at x = 2: the comparison's partial is zero by definition, so no term.
