@@ -63,16 +63,16 @@ const SEED = 4
 /** Outputs a reverse sweep serves at once (flags bits NK_SHIFT.. hold their count - 1). */
 export const OUTPUT_LANES = 4
 const NK_SHIFT = 10
-const OUTPUT_LANE_NAMES = Array.from({ length: OUTPUT_LANES }, (_, j) => j)
+const OUTPUT_LANE_INDICES = Array.from({ length: OUTPUT_LANES }, (_, j) => j)
 const FORWARD = 16
 const F_A = 1
 const F_B = 2
 const F_C = 4
 const F_OUT = 8
-const F_WRITE = 64
-const F_ROW = 128
 /** acc = reg[dst] (a chain cut by a chunk boundary: a new dispatch has no previous res). */
 const F_ACC = 32
+const F_WRITE = 64
+const F_ROW = 128
 /** acc = the previous instruction's res (a node's terms run back to back; only the last one writes). */
 const F_CHAIN = 256
 /** A second vec4 follows with operand c (ops of three arguments). */
@@ -175,7 +175,8 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
       })
     })
   }
-  const registers = (1 + Math.min(OUTPUT_LANES, graph.outputs.length) * (plan.jacobian ? 1 : 0)) * Math.max(live, 1)
+  const adjointBlocks = plan.jacobian ? Math.min(OUTPUT_LANES, graph.outputs.length) : 0
+  const registers = (1 + adjointBlocks) * Math.max(live, 1)
   // Chunks of whole instructions. A chain cut by a chunk boundary (a new dispatch has no previous
   // res): the instruction before the cut writes, the one after reads reg[dst].
   const parts: Instruction[][] = [[]]
@@ -278,7 +279,7 @@ export function emitInterpreterWgsl(): string {
     '  let count = tape[0].x;',
     '  let live = tape[0].z;',
     `  let base = (t / ${W}u) * tape[0].y * ${W}u + t % ${W}u;`,
-    ...OUTPUT_LANE_NAMES.map((_, j) => `  var prev${j} = vec4<f32>(0.0);`),
+    ...OUTPUT_LANE_INDICES.map((_, j) => `  var prev${j} = vec4<f32>(0.0);`),
     '  var pc = 1u;',
     '  for (var i = 0u; i < count; i++) {',
     '    let w = tape[pc];',
@@ -305,7 +306,7 @@ export function emitInterpreterWgsl(): string {
     `      let slot = (code - ${PARTIAL}u) % 3u;`,
     `      let node = select(w.y, select(select(ins_a, ins_b, slot == 1u), ins_c, slot == 2u), code >= ${PARTIAL}u);`,
     `      let lanes = ((flags >> ${NK_SHIFT}u) & 3u) + 1u;`,
-    ...OUTPUT_LANE_NAMES.flatMap((_, j) => [
+    ...OUTPUT_LANE_INDICES.flatMap((_, j) => [
       `      if (lanes > ${j}u) {`,
       `        let at = live * ${j + 1}u;`,
       '        var acc = vec4<f32>(0.0);',
