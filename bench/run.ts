@@ -122,6 +122,33 @@ for (const size of SIZES) {
 }
 auto.destroy()
 
+// Huge graphs: no fused compile (beyond AUTO_FUSE_LIMIT 'auto' stays on the interpreter); the
+// interpreter and the CPU engine from the evaluate call, new graph, cold.
+const hugeHeader = ['nodes', 'engine', 'first result ms', 'again ms', `B`, 'max err']
+const hugeRows: string[][] = []
+const HUGE_B = 1 << 12
+const interp = await createGpuEngine({ tier: 'interpreter' })
+await interp.interpreter()
+const hugeCpu = createCpuEngine()
+for (const size of process.env.BENCH_QUICK === '1' ? [10_000] : [10_000, 100_000]) {
+  const g = benchGraph(size, 4)
+  const bindings = inputsFor(g, HUGE_B)
+  const check = inputsFor(g, 256)
+  const ref = evaluateCpu(g, check)
+  const nodes = String(levelize(g).liveCount)
+  for (const [name, e] of [['GPU interpreter', interp], ['CPU engine', hugeCpu]] as const) {
+    t = performance.now()
+    await e.evaluate(g, bindings)
+    const firstMs = performance.now() - t
+    const againMs = await timeIt(1, () => e.evaluate(g, bindings))
+    const err = compareResults(await e.evaluate(g, check), ref).maxError
+    hugeRows.push([nodes, name, firstMs.toFixed(0), againMs.toFixed(0), `2^${Math.log2(HUGE_B)}`, err.toExponential(1)])
+    console.log(hugeRows[hugeRows.length - 1]!.join('  '))
+  }
+}
+interp.destroy()
+hugeCpu.destroy()
+
 // Segments: the same graphs compiled as one kernel and cut by the default and a smaller budget.
 const segHeader = ['nodes', 'budget', 'kernels', 'scratch words/binding', 'compile ms', `GPU ms (B = 2^${Math.log2(TIER_B)})`, 'max err']
 const segRows: string[][] = []
@@ -222,6 +249,16 @@ are read back (one training step). "all rows": the same run reading back every p
 max rel err: the GPU's batch-summed gradients vs the float64 reference on 2^${Math.log2(REFERENCE_CAP)} bindings.
 
 ${markdown(paramHeader, paramRows)}
+
+## Huge graphs: no per-graph compile
+
+bench/graphs.ts graphs of 10^4 and 10^5 nodes, new to the engine, from the \`evaluate\` call
+(levelize, plan, tape or compiled JavaScript, run, readback); "again": the same call once more.
+A fused kernel is not an option here: on this adapter one 10,000-node kernel compiles in ~380 s
+and cutting it into segments does not bring the total under ~250 s (README, "Segments").
+max err: against the float64 reference on 256 bindings (scaled error).
+
+${markdown(hugeHeader, hugeRows)}
 
 ## Segments: one fused kernel vs kernels cut by a cost budget
 
