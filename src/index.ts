@@ -28,7 +28,7 @@ export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.
 export { BUFFER_USAGE, SHADER_STAGE } from './gpu/buffers.js'
 export { AUTO_FUSE_LIMIT, Kernel, type Tier, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'
-export { CpuEngine, CpuKernel, createCpuEngine } from './cpu/engine.js'
+export { COMPILE_AFTER, CpuEngine, CpuKernel, createCpuEngine, type CpuEngineOptions } from './cpu/engine.js'
 export { createEngine, type Engine, type EngineOptions } from './engines.js'
 export { planKernels, COST_BUDGET, segmentCost, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
 export { emitWgsl, kernelSources, type KernelSource, type Phase } from './codegen/wgsl.js'

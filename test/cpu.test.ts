@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { BindingError, createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse, registerOp } from '../src/index.js'
+import { BindingError, COMPILE_AFTER, createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse, registerOp } from '../src/index.js'
 import { MIN_PER_THREAD } from '../src/cpu/pool.js'
 import { SMOOTH_COUNT, buildSmoothDag, rng } from './core/helpers.js'
 
@@ -9,7 +9,7 @@ const noAdapter = { requestAdapter: async () => null } as unknown as GPU
 
 describe('CPU engine (compiled JavaScript)', () => {
   test('equals the float64 reference to the last bit on random DAGs (same formulas, same order)', async () => {
-    const cpu = createCpuEngine()
+    const cpu = createCpuEngine({ compileAfter: 0 })
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ op: fc.nat(SMOOTH_COUNT - 1), a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 30 }),
@@ -34,7 +34,7 @@ describe('CPU engine (compiled JavaScript)', () => {
   })
 
   test('broadcast numbers, B = 0, a graph without inputs', async () => {
-    const cpu = createCpuEngine()
+    const cpu = createCpuEngine({ compileAfter: 0 })
     const g = parse('f = a * x^2 + b')
     const r = await cpu.evaluate(g, { a: 2, x: [1, 2, 3], b: -1 })
     expect(Array.from(r.values.f!)).toEqual([1, 7, 17])
@@ -52,7 +52,7 @@ describe('CPU engine (compiled JavaScript)', () => {
     for (let i = 0; i < 5000; i++) e = e.mul(0.9995).add(e.sin().mul(0.0005))
     g.output('f', e)
     const b = { x: [0.3, -1.2, 2] }
-    const got = await createCpuEngine().evaluate(g, b)
+    const got = await createCpuEngine({ compileAfter: 0 }).evaluate(g, b)
     const want = evaluateCpu(g, b)
     expect(got.values.f).toEqual(want.values.f)
     expect(got.jacobian.f!.x).toEqual(want.jacobian.f!.x)
@@ -70,7 +70,7 @@ describe('CPU engine at 10^5 nodes', () => {
     g.output('h', e.tanh())
     expect(g.nodeCount).toBeGreaterThan(1e5)
     const b = { x: [0.3, -1.2, 2, 0.1], y: [1, 2, 3, -1] }
-    const got = await createCpuEngine().evaluate(g, b)
+    const got = await createCpuEngine({ compileAfter: 0 }).evaluate(g, b)
     const want = evaluateCpu(g, b)
     expect(got.values).toEqual(want.values)
     expect(got.jacobian).toEqual(want.jacobian)
@@ -85,7 +85,7 @@ describe('CPU engine on worker threads', () => {
   const graph = () => parse('u = a * sin(x) * tanh(y) + x^2\nv = sigmoid(u - y) * cos(x * y)')
 
   test('a batch split over 3 threads equals the reference to the last bit, weights and parameter sums included', async () => {
-    const cpu = createCpuEngine({ threads: 3 })
+    const cpu = createCpuEngine({ threads: 3, compileAfter: 0 })
     try {
       const g = graph()
       // Odd sizes: the last thread gets a shorter range.
@@ -111,11 +111,11 @@ describe('CPU engine on worker threads', () => {
   })
 
   test('small batches, custom ops and threads: 1 stay on the calling thread; bad thread counts are rejected', async () => {
-    const cpu = createCpuEngine({ threads: 2 })
+    const cpu = createCpuEngine({ threads: 2, compileAfter: 0 })
     try {
       const small = await cpu.evaluate(graph(), big(MIN_PER_THREAD, 1))
       expect(small.backend).not.toMatch(/threads/)
-      const one = createCpuEngine({ threads: 1 })
+      const one = createCpuEngine({ threads: 1, compileAfter: 0 })
       expect((await one.evaluate(graph(), big(8 * MIN_PER_THREAD, 2))).backend).not.toMatch(/threads/)
       // A custom op exists on this thread only.
       const cube = registerOp('cputhreadscube', { arity: 1, eval: (a) => a * a * a, partials: [(a) => 3 * a * a], wgsl: ([a]) => `(${a} * ${a} * ${a})`, wgslPartials: [([a]) => `(3.0 * ${a} * ${a})`] })
@@ -129,10 +129,11 @@ describe('CPU engine on worker threads', () => {
       cpu.destroy()
     }
     for (const threads of [0, 1.5, -1, Number.NaN]) expect(() => createCpuEngine({ threads })).toThrow(BindingError)
+    for (const compileAfter of [-1, 0.5, Number.POSITIVE_INFINITY]) expect(() => createCpuEngine({ compileAfter })).toThrow(BindingError)
   })
 
   test('destroy stops the threads; later runs compute on the calling thread with the same numbers', async () => {
-    const cpu = createCpuEngine({ threads: 2 })
+    const cpu = createCpuEngine({ threads: 2, compileAfter: 0 })
     const g = graph()
     const b = big(4 * MIN_PER_THREAD, 3)
     expect((await cpu.evaluate(g, b)).backend).toMatch(/2 threads$/)
@@ -143,13 +144,43 @@ describe('CPU engine on worker threads', () => {
   })
 })
 
+describe('CPU engine warm-up: the reference engine runs a graph until compiled code pays off', () => {
+  test('the first compileAfter bindings of a graph run on the reference engine, later ones compiled: same numbers', async () => {
+    const cpu = createCpuEngine({ compileAfter: 1000, threads: 1 })
+    const p = new Graph()
+    const w = p.param('w')
+    p.output('loss', p.input('x').mul(w).sin().sub(p.input('y')).pow(2))
+    const r = rng(3)
+    const b = { x: Float64Array.from({ length: 600 }, () => r() * 4 - 2), y: Float64Array.from({ length: 600 }, () => r()), w: 0.7 }
+    const weights = Float64Array.from({ length: 600 }, (_, i) => (i % 5) / 4)
+    const want = evaluateCpu(p, b, { weights })
+    const kernel = cpu.compile(p)
+    const first = await kernel.run(b, { weights })
+    expect(first.backend).toMatch(/^cpu-js .*reference engine/)
+    // 600 + 600 bindings reach 1000: the second run is compiled.
+    const second = await kernel.run(b, { weights })
+    expect(second.backend).toBe(cpu.description)
+    for (const got of [first, second]) {
+      expect(got.values).toEqual(want.values)
+      expect(got.jacobian).toEqual(want.jacobian)
+      expect(got.gradients).toEqual(want.gradients)
+    }
+    // The default: a small batch of a new graph runs on the reference engine, a big one compiled.
+    expect(COMPILE_AFTER).toBe(2 ** 15)
+    const big = createCpuEngine({ threads: 1 })
+    expect((await big.evaluate(p, b)).backend).toMatch(/reference engine/)
+    const many = { x: new Float64Array(COMPILE_AFTER).fill(0.5), y: 0.25, w: 0.7 }
+    expect((await big.evaluate(p, many)).backend).toBe(big.description)
+  })
+})
+
 describe('createEngine fallback', () => {
   test("without an adapter, fallback 'cpu' gives the CPU engine and says so in every result", async () => {
     const engine = await createEngine({ gpu: noAdapter, fallback: 'cpu' })
     expect(engine.kind).toBe('cpu')
     expect(engine.description).toMatch(/^cpu-js .*no WebGPU: no WebGPU adapter found/)
     const r = await engine.evaluate(parse('f = x*y'), { x: [2], y: [3] })
-    expect(r.backend).toBe(engine.description)
+    expect(r.backend.startsWith(engine.description)).toBe(true)
     expect(Array.from(r.jacobian.f!.x!)).toEqual([3])
   })
 

@@ -12,7 +12,7 @@ import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { planKernels, type Plan } from '../plan.js'
-import type { Results } from '../reference.js'
+import { evaluateCpu, type Results } from '../reference.js'
 import { BUILTIN_OPS } from '../ops.js'
 import { checkWeights, sumParamRows, type SumOptions } from '../params.js'
 import { graphToJSON, type GraphJSON } from '../serialize.js'
@@ -26,12 +26,16 @@ export class CpuKernel {
   readonly #version: number
   readonly #key = `kernel-${nextKernel++}`
   #json: GraphJSON | undefined
+  /** Bindings run so far (see CpuEngineOptions.compileAfter). */
+  #seen = 0
   constructor(
     readonly graph: Graph,
     readonly plan: Plan,
     readonly description: string,
     /** The engine's worker threads, where it has them. */
     readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
+    /** Bindings this kernel runs on the reference engine before its compiled JavaScript takes over. */
+    readonly compileAfter = 0,
   ) {
     this.#run = emitJs(levelize(graph), plan)
     this.#version = graph.version
@@ -46,6 +50,15 @@ export class CpuKernel {
    */
   async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
     const { size, sources, weights } = this.#check(bindings, options)
+    if (this.#seen + size < this.compileAfter) {
+      // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
+      // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
+      // reference engine, whose loops are warm, gives the same numbers sooner.
+      this.#seen += size
+      const r = evaluateCpu(this.graph, bindings, { jacobian: this.plan.jacobian, ...(options.weights === undefined ? {} : { weights: options.weights }) })
+      return { ...r, backend: `${this.description}; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` }
+    }
+    this.#seen += size
     const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && builtinOnly(this.graph) ? await this.pool() : undefined
     if (!pool || pool.broken) return this.#results(this.#compute(sources, size), size, weights, this.description)
     const shared = (values?: ArrayLike<number>) => {
@@ -65,7 +78,7 @@ export class CpuKernel {
     return this.#results(rows.map((r) => r.slice()), size, weights, `${this.description}, ${pool.size} threads`)
   }
 
-  /** As run, on the calling thread. */
+  /** As run, on the calling thread, always on the compiled JavaScript. */
   runSync(bindings: Bindings, options: SumOptions = {}): Results<Float64Array> {
     const { size, sources, weights } = this.#check(bindings, options)
     return this.#results(this.#compute(sources, size), size, weights, this.description)
@@ -115,7 +128,17 @@ function builtinOnly(graph: Graph): boolean {
   return true
 }
 
+/** Default CpuEngineOptions.compileAfter. */
+export const COMPILE_AFTER = 1 << 15
+
 export interface CpuEngineOptions {
+  /**
+   * Bindings a graph runs on the reference engine (evaluateCpu: same numbers, to the last bit)
+   * before its compiled JavaScript takes over, counted over its runs (default COMPILE_AFTER). V8
+   * makes the generated code fast only after thousands of calls; below this the reference engine is
+   * faster. 0: compiled from the first run.
+   */
+  readonly compileAfter?: number
   /**
    * Worker threads for batches of at least 2·MIN_PER_THREAD bindings (Node only; default: the
    * machine's cores, at most 16). 1: everything runs on the calling thread.
@@ -135,6 +158,7 @@ export class CpuEngine {
   readonly #kernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
   readonly #valueKernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
   readonly #threads: number | undefined
+  readonly #compileAfter: number
   #pool: Promise<WorkerPool | undefined> | undefined
   #destroyed = false
 
@@ -142,14 +166,16 @@ export class CpuEngine {
     readonly description: string = CPU_BACKEND,
     options: CpuEngineOptions = {},
   ) {
-    const { threads } = options
+    const { threads, compileAfter = COMPILE_AFTER } = options
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new BindingError(`threads must be an integer >= 1, got ${String(threads)}`)
+    if (!(Number.isInteger(compileAfter) && compileAfter >= 0)) throw new BindingError(`compileAfter must be an integer >= 0, got ${String(compileAfter)}`)
     this.#threads = threads
+    this.#compileAfter = compileAfter
   }
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
   compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel {
-    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description, () => this.#workers())
+    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter)
   }
 
   async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<Float64Array>> {

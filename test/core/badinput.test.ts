@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest'
 import { compareResults, createCpuEngine, evaluateCpu, fns, Graph, GraphError, parse, ParseError, type Bindings, type Expr } from '../../src/index.js'
 import { ACCEPTED, caught, countsInDoc, ENGINE_CASES, expectHealthy, expectNamedError, GOOD, runCatalogue, type Subject } from './catalogue.js'
 
-const cpu = createCpuEngine()
+const cpu = createCpuEngine({ compileAfter: 0 })
 const SUBJECTS: readonly Subject[] = [
   { name: 'evaluateCpu', evaluate: (g, b) => evaluateCpu(g, b), tol: 0 },
   { name: 'createCpuEngine', evaluate: (g, b) => cpu.evaluate(g, b), tol: 1e-12 },

@@ -25,7 +25,7 @@ const entry = (report: GradientReport, output: string, input?: string) => report
 
 describe('correct engines pass', () => {
   test('the CPU engine (compiled JS, f64) on Rosenbrock and a 3-input, 3-output graph', async () => {
-    const cpu = createCpuEngine()
+    const cpu = createCpuEngine({ compileAfter: 0 })
     const a = await checkGradients(rosenbrock, cpu, { domain: { x: [-2, 2], y: [-1, 3] }, count: 500 })
     expect(a.ok, formatGradientReport(a)).toBe(true)
     expect(a.size).toBe(500)
@@ -145,7 +145,7 @@ describe('wrong numbers are caught', () => {
 describe('non-finite numbers', () => {
   test('log(x) sampled across 0: counted per source, matching NaNs are no error', async () => {
     const g = parse('f = log(x) * y')
-    const report = await checkGradients(g, createCpuEngine(), { domain: { x: [-1, 1], y: [0.5, 2] }, count: 400 })
+    const report = await checkGradients(g, createCpuEngine({ compileAfter: 0 }), { domain: { x: [-1, 1], y: [0.5, 2] }, count: 400 })
     const x = report.bindings.x!
     const nonPositive = x.filter((v) => v <= 0).length
     const zeros = x.filter((v) => v === 0).length
@@ -165,7 +165,7 @@ describe('non-finite numbers', () => {
 
   test('a kink within the step is skipped, not failed', async () => {
     const g = parse('f = abs(x - 0.25) + relu(x)')
-    const report = await checkGradients(g, createCpuEngine(), { bindings: { x: [0.25 + 2 ** -12, 0.5, -0.5, 2 ** -13] } })
+    const report = await checkGradients(g, createCpuEngine({ compileAfter: 0 }), { bindings: { x: [0.25 + 2 ** -12, 0.5, -0.5, 2 ** -13] } })
     expect(entry(report, 'f', 'x').fdSkipped).toBe(2)
     expect(report.ok).toBe(true)
     // At the two usable points f is linear within the step (f'(0.5) = 1 + 1, f'(-0.5) = -1 + 0).

@@ -54,7 +54,7 @@ describe('parameters (CPU engines)', () => {
 
   for (const [name, evaluate] of [
     ['evaluateCpu', async (g: Graph, b: Record<string, unknown>, o = {}) => evaluateCpu(g, b as never, o)],
-    ['cpu engine', async (g: Graph, b: Record<string, unknown>, o = {}) => createCpuEngine().evaluate(g, b as never, o)],
+    ['cpu engine', async (g: Graph, b: Record<string, unknown>, o = {}) => createCpuEngine({ compileAfter: 0 }).evaluate(g, b as never, o)],
   ] as const) {
     test(`${name}: gradients are the batch sums of the per-binding Jacobian, weighted or not`, async () => {
       const g = model(true)

@@ -212,7 +212,7 @@ describe('Hessians', () => {
     for (const { src, bindings, H } of cases) {
       const g = parse(src)
       const got = await hessian(g, referenceEngine(), bindings)
-      const viaCpuEngine = await hessian(g, createCpuEngine(), bindings)
+      const viaCpuEngine = await hessian(g, createCpuEngine({ compileAfter: 0 }), bindings)
       for (let b = 0; b < N; b++) {
         const want = H(Object.fromEntries(Object.entries(bindings).map(([k, v]) => [k, v[b]!])))
         for (const i of g.inputs) for (const j of g.inputs) {
@@ -262,7 +262,7 @@ describe('Hessian-vector products', () => {
       expect(Array.from(r.hvp.f!.y!)).toEqual([-400, -400])
     }
     // The CPU engine (compiled JavaScript) runs the transformed graphs too.
-    const cpu = createCpuEngine()
+    const cpu = createCpuEngine({ compileAfter: 0 })
     expect(Array.from((await hvp(g, cpu, { x: [1, 2], y: [1, 3] }, { x: [1, 0.5] })).hvp.f!.x!)).toEqual([802, 1801])
     expect(Array.from((await jvp(g, cpu, { x: [1, 2], y: [1, 3] }, { y: 1 })).jvp.f!)).toEqual([0, 200 * (3 - 4)])
     const s = await hvp(g, referenceEngine(), { x: [2], y: [3] }, { y: [1] }, { wrt: ['y'], method: 'reverse-over-forward' })
