@@ -236,7 +236,8 @@ ${table}
 Engine with \`tier: 'auto'\`; its interpreter (one shader for every graph) took
 ${interpreterBuildMs.toFixed(0)} ms to build and warm up, once. Each graph is new (cold caches).
 "first result" runs from the \`evaluate\` call; "fused compile" is when the fused kernel became
-ready, from the same start. "crossover B": the batch size above which waiting for the fused
+ready, from the same start ('auto' starts the fused build once the first run is done, so the two
+do not share the adapter's cores). "crossover B": the batch size above which waiting for the fused
 compile and running fused beats running the interpreter at once.
 
 ${markdown(tierHeader, tierRows)}
