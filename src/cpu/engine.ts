@@ -50,7 +50,8 @@ export class CpuKernel {
    */
   async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
     const { size, sources, weights } = this.#check(bindings, options)
-    if (this.#seen + size < this.compileAfter) {
+    // (Only for the graph as compiled: evaluateCpu reads the graph as it is now.)
+    if (this.#seen + size < this.compileAfter && this.graph.version === this.#version) {
       // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
       // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
       // reference engine, whose loops are warm, gives the same numbers sooner.

@@ -122,7 +122,7 @@ export class Kernel {
   ) {
     this.#build = build
     // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
-    // adapter both share the same cores, and the first result matters most (see #tier).
+    // adapter both share the same cores, and the first result matters most (see #execute).
     if (engine.tier === 'fused') void this.pipelines.catch(() => undefined)
   }
 
