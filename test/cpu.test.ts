@@ -165,6 +165,21 @@ describe('CPU engine warm-up: the reference engine runs a graph until compiled c
       expect(got.jacobian).toEqual(want.jacobian)
       expect(got.gradients).toEqual(want.gradients)
     }
+    // On worker threads too (parameters travel as plain inputs; their rows are summed here).
+    const threaded = createCpuEngine({ threads: 2 })
+    try {
+      const n = 3 * MIN_PER_THREAD + 7
+      const tb = { x: Float64Array.from({ length: n }, () => r() * 4 - 2), y: Float64Array.from({ length: n }, () => r()), w: 0.7 }
+      const tw = Float64Array.from({ length: n }, (_, i) => (i % 7) / 6)
+      const got = await threaded.evaluate(p, tb, { weights: tw })
+      expect(got.backend).toMatch(/, 2 threads; this run on the reference engine/)
+      const ref = evaluateCpu(p, tb, { weights: tw })
+      expect(got.values).toEqual(ref.values)
+      expect(got.jacobian).toEqual(ref.jacobian)
+      expect(got.gradients).toEqual(ref.gradients)
+    } finally {
+      threaded.destroy()
+    }
     // The default: a small batch of a new graph runs on the reference engine, a big one compiled.
     expect(COMPILE_AFTER).toBe(2 ** 15)
     const big = createCpuEngine({ threads: 1 })

@@ -26,6 +26,7 @@ export class CpuKernel {
   readonly #version: number
   readonly #key = `kernel-${nextKernel++}`
   #json: GraphJSON | undefined
+  #plainJson: GraphJSON | undefined
   /** Bindings run so far (see CpuEngineOptions.compileAfter). */
   #seen = 0
   constructor(
@@ -50,18 +51,20 @@ export class CpuKernel {
    */
   async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
     const { size, sources, weights } = this.#check(bindings, options)
-    // (Only for the graph as compiled: evaluateCpu reads the graph as it is now.)
-    if (this.#seen + size < this.compileAfter && this.graph.version === this.#version) {
-      // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
-      // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
-      // reference engine, whose loops are warm, gives the same numbers sooner.
-      this.#seen += size
-      const r = evaluateCpu(this.graph, bindings, { jacobian: this.plan.jacobian, ...(options.weights === undefined ? {} : { weights: options.weights }) })
-      return { ...r, backend: `${this.description}; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` }
-    }
+    // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
+    // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
+    // reference engine, whose loops are warm, gives the same numbers sooner. (Only for the graph as
+    // compiled: evaluateCpu reads the graph as it is now.)
+    const reference = this.#seen + size < this.compileAfter && this.graph.version === this.#version
     this.#seen += size
+    const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && builtinOnly(this.graph) ? await this.pool() : undefined
-    if (!pool || pool.broken) return this.#results(this.#compute(sources, size), size, weights, this.description)
+    const here = () => {
+      if (!reference) return this.#results(this.#compute(sources, size), size, weights, this.description)
+      const r = evaluateCpu(this.graph, bindings, { jacobian: this.plan.jacobian, ...(options.weights === undefined ? {} : { weights: options.weights }) })
+      return { ...r, backend: `${this.description}${path}` }
+    }
+    if (!pool || pool.broken) return here()
     const shared = (values?: ArrayLike<number>) => {
       const a = new Float64Array(new SharedArrayBuffer(size * 8))
       if (values) a.set(values)
@@ -70,13 +73,20 @@ export class CpuKernel {
     const inputs = sources.map((s) => (typeof s === 'number' ? s : shared(s)))
     const rows = this.plan.rows.map(() => shared())
     try {
-      await pool.run(this.#key, () => (this.#json ??= graphToJSON(this.graph)), this.plan.jacobian, inputs, rows, size)
+      // The reference path sends parameters as plain inputs: their per-binding rows come back, and
+      // are summed (with the weights) here, as for compiled code.
+      const json = reference ? () => (this.#plainJson ??= withoutParams(this.#graphJson())) : () => this.#graphJson()
+      await pool.run(reference ? `${this.#key}-reference` : this.#key, json, this.plan.jacobian, inputs, rows, size, reference)
     } catch (e) {
       // A thread died: this run and later ones compute here. Anything else is the graph's error.
       if (!pool.broken) throw e
-      return this.#results(this.#compute(sources, size), size, weights, this.description)
+      return here()
     }
-    return this.#results(rows.map((r) => r.slice()), size, weights, `${this.description}, ${pool.size} threads`)
+    return this.#results(rows.map((r) => r.slice()), size, weights, `${this.description}, ${pool.size} threads${path}`)
+  }
+
+  #graphJson(): GraphJSON {
+    return (this.#json ??= graphToJSON(this.graph))
   }
 
   /** As run, on the calling thread, always on the compiled JavaScript. */
@@ -119,6 +129,11 @@ export class CpuKernel {
 }
 
 let nextKernel = 0
+
+/** The graph with its parameters as plain inputs (a parameter is an input bound to one number). */
+function withoutParams(json: GraphJSON): GraphJSON {
+  return { ...json, nodes: json.nodes.map((n) => (n.op === 'input' && 'param' in n ? { op: 'input', name: n.name } : n)) }
+}
 
 /** Whether a worker thread knows every op of the graph (custom ops live on this thread only). */
 function builtinOnly(graph: Graph): boolean {

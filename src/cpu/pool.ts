@@ -17,6 +17,8 @@ export interface WorkerRequest {
   /** Sent once per thread and kernel (or again when the thread has forgotten the kernel). */
   readonly json?: GraphJSON
   readonly jacobian: boolean
+  /** Run the reference engine (evaluateCpu) instead of compiled code; parameters arrive as inputs. */
+  readonly reference?: boolean
   readonly inputs: readonly (Float64Array | number)[]
   readonly rows: readonly Float64Array[]
   readonly start: number
@@ -122,7 +124,7 @@ export class WorkerPool {
    * Fills `rows` (SharedArrayBuffer views of `size` bindings) from `inputs`, the threads splitting
    * the batch into consecutive ranges.
    */
-  async run(key: string, json: () => GraphJSON, jacobian: boolean, inputs: readonly (Float64Array | number)[], rows: readonly Float64Array[], size: number): Promise<void> {
+  async run(key: string, json: () => GraphJSON, jacobian: boolean, inputs: readonly (Float64Array | number)[], rows: readonly Float64Array[], size: number, reference = false): Promise<void> {
     if (this.#broken) throw this.#broken
     const parts = Math.max(1, Math.min(this.#threads.length, Math.floor(size / MIN_PER_THREAD)))
     const per = Math.ceil(size / parts)
@@ -132,7 +134,7 @@ export class WorkerPool {
       const len = Math.min(per, size - start)
       jobs.push(
         (async () => {
-          const send = (withJson: boolean) => this.#send(thread, { id: this.#nextId++, key, jacobian, inputs, rows, start, len, ...(withJson ? { json: json() } : {}) })
+          const send = (withJson: boolean) => this.#send(thread, { id: this.#nextId++, key, jacobian, reference, inputs, rows, start, len, ...(withJson ? { json: json() } : {}) })
           let reply = await send(!thread.known.has(key))
           if (reply.missing) reply = await send(true)
           thread.known.add(key)
