@@ -138,6 +138,16 @@ export interface AdjointStep {
 }
 
 /**
+ * The nodes a reverse sweep gives an adjoint: the seed, and every node with a term from such a
+ * node (users whose partial is zero by definition bring none). Every emitter's `has`.
+ */
+export function reachedBy(schedule: readonly AdjointStep[], nodeCount: number): Uint8Array {
+  const has = new Uint8Array(nodeCount)
+  for (const { node, seed, users } of schedule) if (seed || users.some(({ user }) => has[user])) has[node] = 1
+  return has
+}
+
+/**
  * The reverse sweep of one output as data: the nodes of its gradient cone in reverse wavefront
  * order, each with the consumers its adjoint gathers from (adj(n) = [n = output] + Σ adj(user) ·
  * ∂user/∂n), leaving out partials that are zero by definition (isZeroPartial). Every engine and

@@ -24,7 +24,7 @@
  * does not depend on an input), so reused buffers never leak stale numbers.
  */
 import { requireOutputs } from './graph.js'
-import { adjointSchedule, type AdjointStep, type Levels } from './levelize.js'
+import { adjointSchedule, reachedBy, type AdjointStep, type Levels } from './levelize.js'
 import { OPS, type OpName, type OpSpec } from './ops.js'
 
 /** One row of the results buffer. */
@@ -235,21 +235,18 @@ function scratchLayout(levels: Levels, kernels: readonly KernelPlan[]): ScratchL
   const defined: Uint8Array[] = []
   for (const output of graph.outputs) {
     const schedule = adjointSchedule(levels, graph.outputNode(output))
-    const has = new Uint8Array(n)
+    const has = reachedBy(schedule, n)
     const rowOf = new Map<number, number>()
     const writer = new Map<number, number>()
-    for (const { node, seed, users } of schedule) {
-      let any = seed
+    for (const { node, users } of schedule) {
       for (const { user } of users) {
         if (!has[user]) continue
-        any = true
         const s = segment[user]!
         if (s > segment[node]!) {
           if (!rowOf.has(node)) rowOf.set(node, rows++)
           writer.set(node, Math.max(writer.get(node) ?? -1, s))
         }
       }
-      if (any) has[node] = 1
     }
     schedules.push(schedule)
     defined.push(has)

@@ -24,6 +24,7 @@
  */
 import { isZeroPartial, OP_NAMES, OPS, type OpSpec } from '../../src/ops.js'
 import { SHADERS } from '../../src/codegen/shaders.gen.js'
+import { decisionTree } from '../../src/codegen/interpreter.js'
 
 export const WAVE_WORKGROUP = 128
 /** Entries per uniform window: 64 KiB of vec4 minus the header. */
@@ -89,7 +90,7 @@ export function emitWavefrontWgsl(divergent = false): string {
     '  var p0 = 0.0;',
     '  var p1 = 0.0;',
     '  var p2 = 0.0;',
-    ...decisionTree(cases, '  '),
+    ...decisionTree(cases, '  ', false),
     '  if (valid) {',
     '    vals[r0.x * B + b] = vo;',
     `    if (r1.x != ${NONE}u) { parts[r1.x * B + b] = p0; }`,
@@ -99,17 +100,4 @@ export function emitWavefrontWgsl(divergent = false): string {
     '}',
     '',
   ].join('\n')
-}
-
-/** A balanced tree of comparisons on the op code (as the interpreter does: ~6 tests, not ~40). */
-function decisionTree(cases: readonly { code: number; body: string }[], indent: string): string[] {
-  if (cases.length === 1) return [`${indent}{ ${cases[0]!.body} }`]
-  const mid = cases.length >> 1
-  return [
-    `${indent}if (code < ${cases[mid]!.code}u) {`,
-    ...decisionTree(cases.slice(0, mid), `${indent}  `),
-    `${indent}} else {`,
-    ...decisionTree(cases.slice(mid), `${indent}  `),
-    `${indent}}`,
-  ]
 }

@@ -44,7 +44,7 @@
  * t (bindings 4t..4t+3, one per vec4 lane) of workgroup w keeps register r at
  * regs[(w·registers + r)·W + t mod W]: a workgroup's registers are one contiguous block.
  */
-import { adjointSchedule, type Levels } from '../levelize.js'
+import { adjointSchedule, reachedBy, type Levels } from '../levelize.js'
 import { isZeroPartial, opIndex, OPS, OP_NAMES, type OpName, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
@@ -141,11 +141,7 @@ export function buildTape(levels: Levels, plan: Plan): Tape {
     const members = graph.outputs.slice(group * OUTPUT_LANES, (group + 1) * OUTPUT_LANES).map((name, j) => ({ k: group * OUTPUT_LANES + j, out: graph.outputNode(name) }))
     const lanes = (members.length - 1) << NK_SHIFT
     // Per output, the nodes its own sweep reaches (as every engine: seeded or fed by a reached user).
-    const reached = members.map(({ out }) => {
-      const has = new Uint8Array(graph.nodeCount)
-      for (const { node, seed, users } of adjointSchedule(levels, out)) if (seed || users.some(({ user }) => has[user])) has[node] = 1
-      return has
-    })
+    const reached = members.map(({ out }) => reachedBy(adjointSchedule(levels, out), graph.nodeCount))
     const any = new Uint8Array(graph.nodeCount)
     for (let i = order.length - 1; i >= 0; i--) {
       const node = order[i]!
@@ -345,15 +341,17 @@ function partialLoads(kind: OpName, slot: number): number {
 /**
  * Dispatch on the opcode as a balanced tree of comparisons (log2 of ~100 cases = 7 tests) rather
  * than a switch, which a software adapter may lower to a chain of ~100 tests per instruction.
+ * `cases` sorted by code. A leaf tests its code too unless `checkLeaf` is false (where every code
+ * that reaches the tree has a case: bench/wavefront).
  */
-function decisionTree(cases: readonly { code: number; body: string }[], indent: string): string[] {
-  if (cases.length === 1) return [`${indent}if (code == ${cases[0]!.code}u) { ${cases[0]!.body} }`]
+export function decisionTree(cases: readonly { code: number; body: string }[], indent: string, checkLeaf = true): string[] {
+  if (cases.length === 1) return [checkLeaf ? `${indent}if (code == ${cases[0]!.code}u) { ${cases[0]!.body} }` : `${indent}{ ${cases[0]!.body} }`]
   const mid = cases.length >> 1
   return [
     `${indent}if (code < ${cases[mid]!.code}u) {`,
-    ...decisionTree(cases.slice(0, mid), `${indent}  `),
+    ...decisionTree(cases.slice(0, mid), `${indent}  `, checkLeaf),
     `${indent}} else {`,
-    ...decisionTree(cases.slice(mid), `${indent}  `),
+    ...decisionTree(cases.slice(mid), `${indent}  `, checkLeaf),
     `${indent}}`,
   ]
 }

@@ -10,7 +10,7 @@
  * eval/partials closures (each call site sees one function, so V8 inlines it), so this cannot drift
  * from the CPU reference; it only differs in speed. Used as the benchmark baseline.
  */
-import { adjointSchedule, type Levels } from '../levelize.js'
+import { adjointSchedule, reachedBy, type Levels } from '../levelize.js'
 import { OPS, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan } from '../plan.js'
 
@@ -61,21 +61,13 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   // sweep, into P (it does not depend on the output); the others are computed where they are used.
   const partialKey = (user: number, s: number) => user * 3 + s
   const sweeps = graph.outputs.map((output) => (plan.jacobian ? adjointSchedule(levels, graph.outputNode(output)) : []))
+  const reached = sweeps.map((schedule) => reachedBy(schedule, graph.nodeCount))
   const uses = new Map<number, number>()
-  for (const schedule of sweeps) {
-    const has = new Uint8Array(graph.nodeCount)
+  sweeps.forEach((schedule, k) => {
     const seen = new Set<number>()
-    for (const { node, seed, users } of schedule) {
-      let any = seed
-      for (const { user, slot: s } of users) {
-        if (!has[user]) continue
-        any = true
-        seen.add(partialKey(user, s))
-      }
-      if (any) has[node] = 1
-    }
+    for (const { users } of schedule) for (const { user, slot: s } of users) if (reached[k]![user]) seen.add(partialKey(user, s))
     for (const key of seen) uses.set(key, (uses.get(key) ?? 0) + 1)
-  }
+  })
   const shared = new Map<number, number>()
   const partialCall = (user: number, s: number) => {
     const args = graph.args(user).map(val)
@@ -96,8 +88,9 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
       phases.push(lines)
       return
     }
-    const has = new Uint8Array(graph.nodeCount)
+    const has = reached[k]!
     for (const { node, seed, users } of sweeps[k]!) {
+      if (!has[node]) continue
       const terms: string[] = seed ? ['1'] : []
       for (const { user, slot: s } of users) {
         if (!has[user]) continue
@@ -105,8 +98,6 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
         const at = shared.get(partialKey(user, s))
         terms.push(`(${g} === 0 ? 0 : ${g} * ${at === undefined ? partialCall(user, s) : `P[${at}]`})`)
       }
-      if (!terms.length) continue
-      has[node] = 1
       lines.push(`D[${slot[node]}] = ${terms.join(' + ')};`)
     }
     graph.inputs.forEach((input, i) => {

@@ -24,6 +24,8 @@ export const CPU_BACKEND = 'cpu-js (compiled JavaScript, float64)'
 export class CpuKernel {
   readonly #run: CompiledJs
   readonly #version: number
+  /** Whether worker threads know every op of the graph as compiled (see builtinOnly). */
+  readonly #threadable: boolean
   readonly #key = `kernel-${nextKernel++}`
   #json: GraphJSON | undefined
   #plainJson: GraphJSON | undefined
@@ -40,6 +42,7 @@ export class CpuKernel {
   ) {
     this.#run = emitJs(levelize(graph), plan)
     this.#version = graph.version
+    this.#threadable = builtinOnly(graph)
   }
 
   /** Resolves at once: there is no pipeline to build (kept for the GPU Kernel's interface). */
@@ -58,7 +61,7 @@ export class CpuKernel {
     const reference = this.#seen + size < this.compileAfter && this.graph.version === this.#version
     this.#seen += size
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
-    const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && builtinOnly(this.graph) ? await this.pool() : undefined
+    const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
     const here = () => {
       if (!reference) return this.#results(this.#compute(sources, size), size, weights, this.description)
       const r = evaluateCpu(this.graph, bindings, { jacobian: this.plan.jacobian, ...(options.weights === undefined ? {} : { weights: options.weights }) })
