@@ -208,14 +208,16 @@ const markdown = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |
 const table = markdown(header, rows)
 const md = `# wavegrad benchmark results
 
-Produced by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}.
+Produced by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}. Figures from a real GPU (an NVIDIA
+H100, through scripts/gpu-check.sh): [RESULTS-nvidia-h100.md](RESULTS-nvidia-h100.md).
 
 - Adapter: **${engine.description}**
 - Host: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}
 - Graphs: bench/graphs.ts (4 inputs, 2 outputs, smooth op mix; "nodes" = live nodes). Every run
   computes both outputs' values and their full Jacobians (10 result rows per binding).
 - compile ms: \`engine.compile\` until \`kernel.ready\` (plan, WGSL, pipeline, warm-up dispatch), cold:
-  \`npm run bench\` disables Mesa's on-disk shader cache (MESA_SHADER_CACHE_DISABLE=${process.env.MESA_SHADER_CACHE_DISABLE ?? 'unset'}).
+  \`npm run bench\` disables Mesa's and NVIDIA's on-disk shader caches (MESA_SHADER_CACHE_DISABLE=${process.env.MESA_SHADER_CACHE_DISABLE ?? 'unset'},
+  __GL_SHADER_DISK_CACHE=${process.env.__GL_SHADER_DISK_CACHE ?? 'unset'}).
 - GPU ms: median end-to-end \`kernel.run\` (upload, dispatch, readback into Float32Arrays), after
   warm-up. The split comes from one extra run with \`profile: true\` (stages serialized).
 - floor ms: the same run with every upload, copy and readback but no compute

@@ -30,7 +30,7 @@ export { AUTO_FUSE_LIMIT, Kernel, type Tier, type GpuResidentResults, type GpuRe
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'
 export { COMPILE_AFTER, CpuEngine, CpuKernel, createCpuEngine, type CpuEngineOptions } from './cpu/engine.js'
 export { createEngine, type Engine, type EngineOptions } from './engines.js'
-export { planKernels, COST_BUDGET, segmentCost, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
+export { planKernels, COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
 export { emitWgsl, kernelSources, type KernelSource, type Phase } from './codegen/wgsl.js'
 export { graphToJSON, graphFromJSON, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type GraphJSON, type GraphNodeJSON, type JsonNumber, type FromJSONOptions } from './serialize.js'
 export { exportKernel, type ExportedKernel, type ExportOptions } from './export.js'

@@ -115,6 +115,19 @@ export interface PlanOptions {
  */
 export const COST_BUDGET = 32768
 
+/**
+ * Default segment budget on a hardware adapter (~250 nodes of the bench mix). Measured on an NVIDIA
+ * H100 (driver 580, Dawn over Vulkan, cold shader cache): there a compile grows super-linearly too
+ * (1,000 nodes 2.6 s, 2,000 nodes 8.2 s as one kernel) but a pipeline costs little on its own, so
+ * small segments win: 2,000 nodes compile in 2.3 s at budget 2,048 (13 segments) against 4.6 s at
+ * 8,192 and 8.2 s as one kernel, and run as fast (2.0 against 2.6 ms at B = 2^16); 10,000 nodes
+ * compile in 14.5 s at 2,048 against 25.6 s at 8,192 and run faster (9.0 against 11.9 ms). A
+ * 1,000-node graph runs 1.3 ms slower (2.7 ms at B = 2^16) but compiles in 1.1 s instead of 2.6 s.
+ * NVIDIA's driver also refuses kernels much bigger (segments of ~4,900 nodes, cost 32,765: "failed
+ * to validate local memory"), which the engine answers by cutting finer (engine.compile).
+ */
+export const HARDWARE_COST_BUDGET = 2048
+
 /** Compile cost of one node: 1 for plain arithmetic, 16 for an op that calls a WGSL helper. */
 export function segmentCost(kind: string): number {
   if (kind === 'input' || kind === 'const') return 0

@@ -26,6 +26,8 @@ export interface AcquiredDevice {
   /** e.g. "webgpu: mesa software llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)". */
   readonly description: string
   readonly owned: boolean
+  /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP): see isSoftwareAdapter. */
+  readonly software: boolean
   /** Held only so the garbage collector cannot reclaim it (see the Dawn note above). */
   readonly keepAlive: unknown
 }
@@ -37,7 +39,8 @@ const NODE_PACKAGE = 'webgpu'
 
 export async function acquireDevice(options: DeviceOptions = {}): Promise<AcquiredDevice> {
   if (options.device) {
-    return { device: options.device, description: `webgpu: ${describeAdapterInfo(options.device.adapterInfo) || "caller's device"}`, owned: false, keepAlive: undefined }
+    const info = options.device.adapterInfo
+    return { device: options.device, description: `webgpu: ${describeAdapterInfo(info) || "caller's device"}`, owned: false, software: isSoftwareAdapter(info), keepAlive: undefined }
   }
   let gpu: GPU | undefined = options.gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
   let keepAlive: unknown = gpu
@@ -63,7 +66,20 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   const requiredLimits: Record<string, number> = {}
   for (const k of wanted) requiredLimits[k] = adapter.limits[k]
   const device = await adapter.requestDevice({ requiredLimits })
-  return { device, description: `webgpu: ${describeAdapterInfo(adapter.info)}`, owned: true, keepAlive: [gpu, adapter, keepAlive] }
+  return { device, description: `webgpu: ${describeAdapterInfo(adapter.info)}`, owned: true, software: isSoftwareAdapter(adapter.info), keepAlive: [gpu, adapter, keepAlive] }
+}
+
+/**
+ * Whether an adapter runs WebGPU on the CPU: the fallback adapter, or Mesa's llvmpipe/lavapipe,
+ * SwiftShader or WARP by name (Dawn reports llvmpipe as architecture "software", Chromium reports
+ * SwiftShader as architecture "swiftshader"). Its compiles are slow per pipeline, so it gets
+ * bigger fused kernels (plan.ts COST_BUDGET against HARDWARE_COST_BUDGET).
+ */
+export function isSoftwareAdapter(info: GPUAdapterInfo | undefined): boolean {
+  if (!info) return false
+  if ((info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true) return true
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ')
+  return /software|llvmpipe|lavapipe|swiftshader|\bwarp\b|microsoft basic render/i.test(text)
 }
 
 function describeAdapterInfo(info: GPUAdapterInfo | undefined): string {

@@ -17,14 +17,14 @@ import { isGpuBinding, type BindingSource, type Bindings, type CheckedBindings }
 import { kernelSources } from '../codegen/wgsl.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
-import { dispatchGrid, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
+import { COST_BUDGET, dispatchGrid, HARDWARE_COST_BUDGET, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
 import { CHUNK_BYTES, emitInterpreterWgsl, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
 import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
-import { acquireDevice, type DeviceOptions } from './device.js'
+import { acquireDevice, type AcquiredDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
 import { CHUNK, LANES, REDUCE_WGSL, reduceBindGroupLayout } from './reduce.js'
 import { OP_NAMES } from '../ops.js'
-import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
+import { checkTier, Kernel, type FusedBuild, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions, type Timings } from './kernel.js'
 import { BindingError } from '../errors.js'
 import { describe } from '../graph.js'
 
@@ -32,6 +32,8 @@ import { describe } from '../graph.js'
 const DEFAULT_TILE = 1 << 20
 /** Tiles shrink (halving) down to this after an out-of-memory allocation before the run gives up. */
 const MIN_TILE = 1024
+/** A fused kernel that fails to build is cut finer (a quarter of its cost) down to this cost. */
+const MIN_RETRY_COST = 256
 
 export interface GpuEngineOptions extends DeviceOptions {
   /** Largest number of bindings per tile (default 2^20; device limits may lower it). */
@@ -48,8 +50,9 @@ export interface GpuEngineOptions extends DeviceOptions {
    */
   readonly tier?: Tier
   /**
-   * Largest compile cost of one fused kernel (plan.ts COST_BUDGET by default): a bigger graph is
-   * cut into segments, one kernel each. Infinity: always one kernel.
+   * Largest compile cost of one fused kernel: a bigger graph is cut into segments, one kernel each.
+   * Infinity: always one kernel (unless the driver cannot build it: then it is cut finer). Default:
+   * plan.ts COST_BUDGET on a software adapter, HARDWARE_COST_BUDGET on a GPU (measured on both).
    */
   readonly segmentCost?: number
   /**
@@ -150,7 +153,7 @@ export class GpuEngine {
   readonly #interpreterLayout: GPUBindGroupLayout
   readonly #interpreterPipelineLayout: GPUPipelineLayout
   readonly #segmentedLayout: GPUPipelineLayout
-  readonly #segmentCost: number | undefined
+  readonly #segmentCost: number
   #interpreter: Promise<GPUComputePipeline> | undefined
   /** How many ops the interpreter was built for. */
   #interpreterOps = 0
@@ -186,13 +189,13 @@ export class GpuEngine {
   #lost: DeviceError | undefined
   #destroyed = false
 
-  constructor(acquired: { device: GPUDevice; description: string; owned: boolean; keepAlive: unknown }, options: GpuEngineOptions = {}) {
+  constructor(acquired: AcquiredDevice, options: GpuEngineOptions = {}) {
     this.device = acquired.device
     this.description = acquired.description
     this.#owned = acquired.owned
     this.#keepAlive = acquired.keepAlive
     this.#maxTile = checkedOption('maxTileSize', options.maxTileSize, DEFAULT_TILE)
-    this.#segmentCost = options.segmentCost
+    this.#segmentCost = options.segmentCost ?? (acquired.software ? COST_BUDGET : HARDWARE_COST_BUDGET)
     this.#pipelineCacheSize = checkedOption('pipelineCacheSize', options.pipelineCacheSize, 128)
     this.#tapeCacheSize = checkedOption('tapeCacheSize', options.tapeCacheSize, 64)
     if (options.segmentCost !== undefined && !(typeof options.segmentCost === 'number' && options.segmentCost >= 1)) {
@@ -299,6 +302,11 @@ export class GpuEngine {
     this.#tapes.delete(kernel)
   }
 
+  /** The segment budget this engine plans fused kernels with (the option, or the adapter's default). */
+  get segmentCost(): number {
+    return this.#segmentCost
+  }
+
   /** The device limits tiling reads. */
   get limits(): GPUSupportedLimits {
     return this.device.limits
@@ -318,8 +326,7 @@ export class GpuEngine {
       console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
       for (const k of sources) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
     }
-    const group1 = plan.scratch ? 'scratch' : 'none'
-    const one = (wgsl: string) => {
+    const one = (wgsl: string, group1: 'none' | 'scratch') => {
       let pipeline = this.#pipelines.get(wgsl)
       if (pipeline) {
         // Most recently used goes last.
@@ -338,7 +345,26 @@ export class GpuEngine {
       }
       return pipeline
     }
-    return new Kernel(this, graph, levels, plan, sources, () => Promise.all(sources.map((k) => one(k.wgsl))))
+    const jacobian = plan.jacobian
+    const build = async (): Promise<FusedBuild> => {
+      let built = { plan, sources }
+      for (;;) {
+        const group1 = built.plan.scratch ? 'scratch' : 'none'
+        try {
+          return { ...built, pipelines: await Promise.all(built.sources.map((k) => one(k.wgsl, group1))) }
+        } catch (e) {
+          // A driver that cannot build a kernel this big (NVIDIA's runs out of local memory between
+          // ~2,000 and ~4,000 nodes: VK_ERROR_UNKNOWN) gets the graph cut into smaller segments.
+          const largest = Math.max(...built.plan.kernels.map((k) => k.cost))
+          if (!(e instanceof DeviceError) || e.reason !== 'internal' || this.#lost || this.#destroyed || !jacobian || largest <= MIN_RETRY_COST) throw e
+          const budget = Math.floor(largest / 4)
+          if (this.#debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
+          const finer = planKernels(levels, { segmentCost: budget, jacobian })
+          built = { plan: finer, sources: kernelSources(levels, finer) }
+        }
+      }
+    }
+    return new Kernel(this, graph, levels, plan, sources, build)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */

@@ -97,33 +97,58 @@ export interface GpuResidentResults {
   offset(output: string, input?: string): number
 }
 
+/** What a kernel's fused build made: the pipelines of `sources`, in dispatch order, and their plan. */
+export interface FusedBuild {
+  readonly plan: Plan
+  readonly sources: readonly KernelSource[]
+  readonly pipelines: GPUComputePipeline[]
+}
+
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
 export class Kernel {
   #pipeline: Promise<GPUComputePipeline[]> | undefined
   #fused: 'pending' | 'ready' | 'failed' = 'pending'
   #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
   readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
-  readonly #build: () => Promise<GPUComputePipeline[]>
+  readonly #build: () => Promise<FusedBuild>
+  #plan: Plan
+  #sources: readonly KernelSource[]
 
   /**
-   * `build` makes the fused pipelines (one per entry of `sources`). It runs now for tier 'fused';
-   * for 'auto' after the first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT
-   * (such a graph stays on the interpreter); for 'interpreter' only if a run asks for the fused tier.
+   * `build` makes the fused pipelines (one per entry of its `sources`, which are `sources` unless the
+   * driver could not build kernels that big and the plan was cut finer). It runs now for tier
+   * 'fused'; for 'auto' after the first run (or at `ready`) unless the graph is larger than
+   * AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only if a run asks
+   * for the fused tier.
    */
   constructor(
     readonly engine: GpuEngine,
     readonly graph: Graph,
     /** The graph's structure when compiled (what the tape is built from, too). */
     readonly levels: Levels,
-    readonly plan: Plan,
-    /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
-    readonly sources: readonly KernelSource[],
-    build: () => Promise<GPUComputePipeline[]>,
+    plan: Plan,
+    sources: readonly KernelSource[],
+    build: () => Promise<FusedBuild>,
   ) {
+    this.#plan = plan
+    this.#sources = sources
     this.#build = build
     // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
     // adapter both share the same cores, and the first result matters most (see #execute).
     if (engine.tier === 'fused') void this.pipelines.catch(() => undefined)
+  }
+
+  /**
+   * The kernel plan: rows, and the fused tier's segments. If the driver fails to build a segment
+   * (too big for it), the build cuts the graph finer and this becomes the plan it built.
+   */
+  get plan(): Plan {
+    return this.#plan
+  }
+
+  /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
+  get sources(): readonly KernelSource[] {
+    return this.#sources
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
@@ -134,7 +159,11 @@ export class Kernel {
   /** The fused pipelines in dispatch order (built on first use where the engine's tier is 'interpreter'). */
   get pipelines(): Promise<GPUComputePipeline[]> {
     if (!this.#pipeline) {
-      const building = this.#build()
+      const building = this.#build().then((built) => {
+        this.#plan = built.plan
+        this.#sources = built.sources
+        return built.pipelines
+      })
       this.#pipeline = building
       building.then(
         () => (this.#fused = 'ready'),

@@ -5,7 +5,8 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Graph, levelize, parse, planKernels, type Levels, type Plan } from '../../src/index.js'
-import { COST_BUDGET, segmentCost } from '../../src/plan.js'
+import { COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost } from '../../src/plan.js'
+import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
 import { buildSmoothDag, SMOOTH_COUNT } from './helpers.js'
 
@@ -116,5 +117,22 @@ describe('segmented plans', () => {
     const plan = planKernels(lv, { segmentCost: 64 })
     checkPlan(lv, plan, 64)
     expect(plan.kernels.some((k) => k.firstLevel === k.lastLevel && k.nodes < lv.levelStart[k.firstLevel + 1]! - lv.levelStart[k.firstLevel]!)).toBe(true)
+  })
+})
+
+describe('default segment budget by adapter', () => {
+  const info = (fields: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }) => ({ vendor: '', architecture: '', device: '', description: '', ...fields }) as GPUAdapterInfo
+  test('software adapters (bigger kernels) are told from GPUs by their adapter info', () => {
+    // As Dawn reports lavapipe, and Chromium SwiftShader.
+    expect(isSoftwareAdapter(info({ vendor: 'mesa', architecture: 'software', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)' }))).toBe(true)
+    expect(isSoftwareAdapter(info({ vendor: 'google', architecture: 'swiftshader' }))).toBe(true)
+    expect(isSoftwareAdapter(info({ vendor: 'microsoft', description: 'Microsoft Basic Render Driver' }))).toBe(true)
+    expect(isSoftwareAdapter(info({ isFallbackAdapter: true }))).toBe(true)
+    // As Dawn reported the H100 this was measured on, and other GPUs.
+    expect(isSoftwareAdapter(info({ vendor: 'nvidia', description: 'NVIDIA: 580.159.04 580.159.4.0' }))).toBe(false)
+    expect(isSoftwareAdapter(info({ vendor: 'apple', architecture: 'metal-3' }))).toBe(false)
+    expect(isSoftwareAdapter(info({ vendor: 'amd', architecture: 'rdna-3' }))).toBe(false)
+    expect(isSoftwareAdapter(undefined)).toBe(false)
+    expect(HARDWARE_COST_BUDGET).toBeLessThan(COST_BUDGET)
   })
 })

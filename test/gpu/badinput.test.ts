@@ -176,6 +176,8 @@ const IEEE: readonly [string, string, number, number, number | readonly [number,
   ['where(0, y, 2)', 'f = where(x, y, 2)', 0, 5, 2],
   ['max(NaN, 1)', 'f = max(x, y)', NaN, 1, NaN],
   ['min(1, NaN)', 'f = min(y, x)', NaN, 1, NaN],
+  ['max(1, NaN)', 'f = max(y, x)', NaN, 1, NaN],
+  ['relu(NaN) (max with a constant 0, which a driver may fold into its own max)', 'f = relu(x) + y', NaN, 0, NaN],
   ['pow(0, -1)', 'f = x ^ y', 0, -1, Infinity],
   ['pow(-8, 1/3)', 'f = x ^ y', -8, 1 / 3, NaN],
 ]

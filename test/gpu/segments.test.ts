@@ -6,7 +6,9 @@
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { compareResults, createGpuEngine, evaluateCpu, Graph, parse, type GpuEngine } from '../../src/index.js'
+import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, Graph, HARDWARE_COST_BUDGET, levelize, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { kernelSources } from '../../src/codegen/wgsl.js'
+import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { expectMatchesReference, randomArray, randomDag, rng } from './setup.js'
 
 let tiny: GpuEngine
@@ -81,5 +83,59 @@ describe('segmented fused kernels', () => {
     const res = await kernel.runToBuffer({ x, a: 0.5 })
     expect(res.tier).toBe('fused')
     res.buffer.destroy()
+  })
+  test('a driver that cannot build a kernel this big gets the graph cut finer, with the same numbers', async () => {
+    // The real device, except that pipeline creation fails for long shaders, as NVIDIA's driver does
+    // for kernels of a few thousand nodes (VK_ERROR_UNKNOWN: "failed to validate local memory").
+    const own = await createGpuEngine()
+    const lines = ['a0 = x * y']
+    for (let i = 1; i <= 120; i++) lines.push(`a${i} = sin(a${i - 1}) * x + a${i >> 1} * 0.5`)
+    lines.push('f = a120 + a60 * y')
+    const g = parse(lines.join('\n'))
+    // The default budget follows the adapter: bigger kernels on a software one.
+    expect(own.segmentCost).toBe(isSoftwareAdapter(own.device.adapterInfo) ? COST_BUDGET : HARDWARE_COST_BUDGET)
+    const whole = planKernels(levelize(g), { segmentCost: COST_BUDGET })
+    expect(whole.kernels).toHaveLength(1)
+    const limit = kernelSources(levelize(g), whole)[0]!.wgsl.length / 2
+    const codes = new WeakMap<object, string>()
+    const refused: number[] = []
+    const device = new Proxy(own.device, {
+      get(target, key) {
+        if (key === 'createShaderModule') {
+          return (d: GPUShaderModuleDescriptor) => {
+            const m = target.createShaderModule(d)
+            codes.set(m, d.code)
+            return m
+          }
+        }
+        if (key === 'createComputePipelineAsync') {
+          return async (d: GPUComputePipelineDescriptor) => {
+            const code = codes.get(d.compute.module) ?? ''
+            if (code.length > limit) {
+              refused.push(code.length)
+              throw new Error('CreateComputePipelines failed with VK_ERROR_UNKNOWN (kernel too big for this test driver)')
+            }
+            return target.createComputePipelineAsync(d)
+          }
+        }
+        const v = Reflect.get(target, key, target) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const engine = await createGpuEngine({ device, tier: 'fused', segmentCost: COST_BUDGET })
+    const kernel = engine.compile(g)
+    await kernel.ready
+    expect(refused.length).toBeGreaterThan(0)
+    expect(kernel.plan.kernels.length).toBeGreaterThan(1)
+    for (const k of kernel.sources) expect(k.wgsl.length).toBeLessThanOrEqual(limit)
+    const r = rng(9)
+    const bindings = { x: randomArray(r, 777, -1, 1), y: randomArray(r, 777, -1, 1) }
+    const gpu = await kernel.run(bindings)
+    expect(gpu.tier).toBe('fused')
+    expectMatchesReference(gpu, g, bindings, 2e-5)
+    // The engine stays usable.
+    await expect(engine.evaluate(parse('f = x * 2'), { x: [1] })).resolves.toBeDefined()
+    engine.destroy()
+    own.destroy()
   })
 })

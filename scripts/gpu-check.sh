@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (the workplace's `device` tool, which has no Node and no network):
+# the GPU test project, `npm run bench`, the peers race and the segmented compile of big graphs,
+# each time-boxed, on the real card. Logs and the written tables land in $OUT.
+#
+# Prepared here first (ignored paths, sent with the call's `carry`: .gl .gpu):
+#   .gl/*.deb         the Vulkan loader and glvnd (apt-get download libvulkan1 libegl1 libglvnd0
+#                     libopengl0 libgl1 libglx0 libgles2, amd64)
+#   .gpu/node.xz      this machine's Node 20 binary, xz-compressed
+#   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
+# From the environment: STAGES (default "tests bench huge peers"), each stage's budget in seconds
+# (TESTS_S BENCH_S HUGE_S PEERS_S), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
+set -uo pipefail
+STAGES=" ${STAGES:-tests bench huge peers} "
+has() { [[ $STAGES == *" $1 "* ]]; }
+# Cold compiles: no driver shader cache (NVIDIA's, Mesa's) carries pipelines from run to run.
+export __GL_SHADER_DISK_CACHE=0 MESA_SHADER_CACHE_DISABLE=true
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+t0=$(date +%s)
+stamp() { echo "== $(( $(date +%s) - t0 )) s: $*"; }
+
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+mkdir -p /tmp/nodebin
+xz -dc .gpu/node.xz >/tmp/nodebin/node && chmod +x /tmp/nodebin/node
+export PATH=/tmp/nodebin:$PATH
+[[ -d node_modules ]] || tar -xJf .gpu/nm.tar.xz
+[[ -d /usr/local/nvidia/lib64 ]] && export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+stamp "unpacked; node $(node --version)"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+if ! node scripts/probe-adapter.mjs; then
+  for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+    [[ -f $icd ]] || continue
+    export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
+    node scripts/probe-adapter.mjs && break
+    unset VK_DRIVER_FILES VK_ICD_FILENAMES
+  done
+fi
+node scripts/probe-adapter.mjs | tee -a "$OUT/gpu.txt" || {
+  echo "no WebGPU adapter"; ls -l /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1
+  VK_LOADER_DEBUG=error,warn node scripts/probe-adapter.mjs 2>&1 | tail -30; exit 1; }
+stamp "adapter found"
+
+if has tests; then
+  timeout "${TESTS_S:-100}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
+  stamp "gpu tests done"
+fi
+
+if has bench; then
+  timeout "${BENCH_S:-200}" node --import tsx bench/run.ts 2>&1 | tee "$OUT/bench.log" | tail -3
+  git diff --quiet bench/RESULTS.md || cp bench/RESULTS.md "$OUT/RESULTS.md"
+  stamp "bench done"
+fi
+
+if has huge; then
+  # shellcheck disable=SC2086
+  timeout "${HUGE_S:-110}" node --import tsx bench/huge-compile.ts ${HUGE_ARGS:-10000 100000} 2>&1 | grep -v "artificially reduced" | tee "$OUT/huge.log"
+  stamp "huge compile done"
+fi
+
+if has peers; then
+  PEERS_SIZES=${PEERS_SIZES:-16,20} timeout "${PEERS_S:-80}" node --expose-gc --import tsx bench/peers.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/peers.log" | tail -40
+  git diff --quiet bench/PEERS.md || cp bench/PEERS.md "$OUT/PEERS.md"
+  stamp "peers done"
+fi
