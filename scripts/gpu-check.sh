@@ -8,10 +8,10 @@
 #                     libopengl0 libgl1 libglx0 libgles2, amd64)
 #   .gpu/node.xz      this machine's Node 20 binary, xz-compressed
 #   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
-# From the environment: STAGES (default "tests bench huge peers"), each stage's budget in seconds
-# (TESTS_S BENCH_S HUGE_S PEERS_S), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
+# From the environment: STAGES (default "tests upload bench huge peers"), each stage's budget in seconds
+# (TESTS_S UPLOAD_S BENCH_S HUGE_S PEERS_S), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
 set -uo pipefail
-STAGES=" ${STAGES:-tests bench huge peers} "
+STAGES=" ${STAGES:-tests upload bench huge peers} "
 has() { [[ $STAGES == *" $1 "* ]]; }
 # Cold compiles: no driver shader cache (NVIDIA's, Mesa's) carries pipelines from run to run.
 export __GL_SHADER_DISK_CACHE=0 MESA_SHADER_CACHE_DISABLE=true
@@ -46,6 +46,11 @@ stamp "adapter found"
 if has tests; then
   timeout "${TESTS_S:-100}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
   stamp "gpu tests done"
+fi
+
+if has upload; then
+  timeout "${UPLOAD_S:-60}" node --import tsx bench/upload.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/upload.log"
+  stamp "upload A/B done"
 fi
 
 if has bench; then

@@ -13,6 +13,7 @@
 
 // WebGPU enum values (globals like GPUBufferUsage are absent in Node).
 export const MAP_READ = 0x1
+export const MAP_WRITE = 0x2
 export const COPY_SRC = 0x4
 export const COPY_DST = 0x8
 export const UNIFORM = 0x40
@@ -23,7 +24,7 @@ const COMPUTE_STAGE = 0x4
  * GPUBufferUsage and GPUShaderStage values for code that must run where those globals are absent
  * (Node's Dawn) or type-check outside a browser: the demo, tests, benches, examples.
  */
-export const BUFFER_USAGE = { MAP_READ, COPY_SRC, COPY_DST, UNIFORM, STORAGE } as const
+export const BUFFER_USAGE = { MAP_READ, MAP_WRITE, COPY_SRC, COPY_DST, UNIFORM, STORAGE } as const
 export const SHADER_STAGE = { VERTEX: 0x1, FRAGMENT: 0x2, COMPUTE: COMPUTE_STAGE } as const
 
 export interface Slot {
@@ -34,6 +35,8 @@ export interface Slot {
   readonly bindGroup: GPUBindGroup
   /** MAP_READ copy of results, created on the first readback. */
   staging?: GPUBuffer
+  /** MAP_WRITE buffer the inputs are written into and copied from (engine option upload: 'staging'). */
+  upload?: UploadStaging
   /** Per-binding scratch: the interpreter's registers, or a segmented kernel's scratch rows. */
   regs?: GPUBuffer
   /** Group 1 of a segmented kernel over `regs`. */
@@ -41,6 +44,47 @@ export interface Slot {
   /** The parameter-gradient reduction's buffers and bind group (gpu/reduce.ts), on first use. */
   sum?: SumResources
 }
+
+/**
+ * A slot's persistent upload buffer (see Slot.upload): written while mapped, unmapped for the
+ * submission that copies out of it, mapped again right after that submission (remap), so that the
+ * next tile on the slot finds it ready. Every unmap must be followed by remap, even when the
+ * submission fails: until then `ready` does not settle.
+ */
+export class UploadStaging {
+  #mapped: Promise<void> = Promise.resolve()
+  #remap: (() => void) | undefined
+
+  constructor(readonly buffer: GPUBuffer) {}
+
+  /** Settles when the buffer is mapped (rejects if mapping failed: device lost, buffer destroyed). */
+  ready(): Promise<void> {
+    return this.#mapped
+  }
+
+  /** The mapped buffer as floats (only between ready and unmap). */
+  view(): Float32Array {
+    return new Float32Array(this.buffer.getMappedRange())
+  }
+
+  unmap(): void {
+    this.buffer.unmap()
+    this.#mapped = new Promise<void>((resolve, reject) => {
+      this.#remap = () => this.buffer.mapAsync(MAP_MODE_WRITE).then(resolve, reject)
+    })
+    this.#mapped.catch(() => undefined)
+  }
+
+  /** Maps the buffer again once the GPU is done with it (after the submission that reads it). */
+  remap(): void {
+    const go = this.#remap
+    this.#remap = undefined
+    go?.()
+  }
+}
+
+/** GPUMapMode.WRITE (a number: Node's webgpu package does not install the GPUMapMode global). */
+const MAP_MODE_WRITE = 2
 
 /** Per slot: where the reduction writes partial sums, its uniform, and which rows it sums. */
 export interface SumResources {
@@ -115,6 +159,19 @@ export class SlotPool {
     slot.staging?.destroy()
     slot.staging = this.device.createBuffer({ label: 'wavegrad staging', size: Math.max(bytes, slot.results.size), usage: MAP_READ | COPY_DST })
     return slot.staging
+  }
+
+  /**
+   * The slot's upload buffer, at least `bytes` large: created mapped, and mapped again (by the
+   * caller, after each copy out of it) so that the next tile finds it ready. Reused run after run,
+   * unlike the staging memory queue.writeBuffer takes for every large write.
+   */
+  upload(slot: Slot, bytes: number): UploadStaging {
+    if (slot.upload && slot.upload.buffer.size >= bytes) return slot.upload
+    slot.upload?.buffer.destroy()
+    const buffer = this.device.createBuffer({ label: 'wavegrad upload', size: Math.max(bytes, slot.inputs.size), usage: MAP_WRITE | COPY_SRC, mappedAtCreation: true })
+    slot.upload = new UploadStaging(buffer)
+    return slot.upload
   }
 
   /** The slot's register file for the interpreter, at least `bytes` large. */
@@ -198,7 +255,7 @@ export class SlotPool {
 }
 
 function slotBuffers(s: Slot): GPUBuffer[] {
-  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.regs ? [s.regs] : []), ...(s.sum ? [s.sum.partials, s.sum.uniform, s.sum.which] : [])]
+  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.upload ? [s.upload.buffer] : []), ...(s.regs ? [s.regs] : []), ...(s.sum ? [s.sum.partials, s.sum.uniform, s.sum.which] : [])]
 }
 
 function destroySlot(s: Slot): void {

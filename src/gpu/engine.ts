@@ -19,7 +19,7 @@ import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { COST_BUDGET, dispatchGrid, HARDWARE_COST_BUDGET, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
 import { CHUNK_BYTES, emitInterpreterWgsl, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
-import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot } from './buffers.js'
+import { interpreterBindGroupLayout, kernelBindGroupLayout, scratchBindGroupLayout, SlotPool, STORAGE, UNIFORM, type Slot, type UploadStaging } from './buffers.js'
 import { acquireDevice, type AcquiredDevice, type DeviceOptions } from './device.js'
 import { DeviceError, ShaderError } from './errors.js'
 import { CHUNK, LANES, REDUCE_WGSL, reduceBindGroupLayout } from './reduce.js'
@@ -40,6 +40,16 @@ export interface GpuEngineOptions extends DeviceOptions {
   readonly maxTileSize?: number
   /** Print each kernel's plan and WGSL (also: env WAVEGRAD_DEBUG=1). */
   readonly debug?: boolean
+  /**
+   * How inputs in JS arrays reach the GPU. 'writeBuffer' (default): queue.writeBuffer, through
+   * the implementation's own staging memory. 'staging': written into a mapped buffer each slot
+   * keeps, and copied from there; the buffer is reused run after run. On the software adapter
+   * 'staging' is slower (its buffers live in host memory, and writeBuffer fills them with one
+   * copy): bench/upload.ts measures both. On an H100, writeBuffer moved 4 MiB in 8.4 ms while the
+   * readback through such a kept buffer moved 8 MiB in 1.8 ms; whether 'staging' closes that gap
+   * there is not measured yet.
+   */
+  readonly upload?: 'staging' | 'writeBuffer'
   /**
    * 'fused' (default): every graph gets its own fused kernel. 'interpreter': every graph runs on
    * one tape interpreter, compiled once per engine (no per-graph compile). 'auto': a new graph runs
@@ -149,6 +159,8 @@ export class GpuEngine {
   readonly #keepAlive: unknown
   readonly #maxTile: number
   readonly #debug: boolean
+  /** Inputs go through the slots' upload buffers (option upload: 'staging'). */
+  readonly #staged: boolean
   readonly #pipelineLayout: GPUPipelineLayout
   readonly #interpreterLayout: GPUBindGroupLayout
   readonly #interpreterPipelineLayout: GPUPipelineLayout
@@ -198,6 +210,10 @@ export class GpuEngine {
     this.#segmentCost = options.segmentCost ?? (acquired.software ? COST_BUDGET : HARDWARE_COST_BUDGET)
     this.#pipelineCacheSize = checkedOption('pipelineCacheSize', options.pipelineCacheSize, 128)
     this.#tapeCacheSize = checkedOption('tapeCacheSize', options.tapeCacheSize, 64)
+    if (options.upload !== undefined && options.upload !== 'staging' && options.upload !== 'writeBuffer') {
+      throw new BindingError(`upload must be 'staging' or 'writeBuffer', got ${describe(options.upload)}`)
+    }
+    this.#staged = options.upload === 'staging'
     if (options.segmentCost !== undefined && !(typeof options.segmentCost === 'number' && options.segmentCost >= 1)) {
       throw new BindingError(`segmentCost must be a number ≥ 1 (or Infinity), got ${describe(options.segmentCost)}`)
     }
@@ -487,31 +503,47 @@ export class GpuEngine {
     const chunks = Math.ceil(tile / CHUNK)
     const sumWords = sums ? sums.rows.length * chunks * LANES : 0
     const stagingBytes = sums ? (readRows.length * tile + sumWords) * 4 : outBytes
+    // Inputs in JS arrays go through the slot's upload buffer (option upload: 'staging').
+    const staged = this.#staged && [...sources, ...(weights === undefined ? [] : [weights])].some((src) => typeof src !== 'number' && !isGpuBinding(src))
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
       const k = t % 2
       if (pending[k]) await pending[k]
       this.#check()
-      let allocation: [readonly [Slot, GPUBindGroup | undefined], Promise<void>]
+      let allocation: [readonly [Slot, GPUBindGroup | undefined, UploadStaging | undefined], Promise<void>]
       try {
         allocation = this.#guard(() => {
           const slot = this.#slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
           if (sums) this.#slots.sum(slot, sumWords, sums.rows.length, this.#reduceLayout)
-          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, registerBytes(tape.registers, tile)))] as const
-          return [slot, scratchRows ? this.#slots.scratch(slot, scratchRows * tile * 4) : undefined] as const
+          const staging = staged ? this.#slots.upload(slot, Math.max(inRows, 1) * tile * 4) : undefined
+          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, registerBytes(tape.registers, tile))), staging] as const
+          return [slot, scratchRows ? this.#slots.scratch(slot, scratchRows * tile * 4) : undefined, staging] as const
         }, 'buffer allocation failed')
       } catch (e) {
         // A browser may throw (RangeError) where Dawn reports an out-of-memory error.
         throw new DeviceError(`buffer allocation failed for ${tile} bindings per tile: ${(e as Error).message}`, 'out-of-memory')
       }
-      const [[slot, group1], allocated] = allocation
+      const [[slot, group1, staging], allocated] = allocation
       await allocated
+      if (staging) {
+        try {
+          await staging.ready()
+        } catch (e) {
+          if (this.#destroyed) throw destroyedInFlight()
+          throw this.#lost ?? new DeviceError(`mapping the upload buffer failed: ${(e as Error).message}`)
+        }
+      }
       const grid = tape ? dispatchGrid(Math.ceil(len / LANES_PER_THREAD), INTERPRETER_WORKGROUP, limits.maxComputeWorkgroupsPerDimension) : dispatchGrid(len, plan.workgroupSize, limits.maxComputeWorkgroupsPerDimension)
       const upload = (enc: GPUCommandEncoder) => {
         device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
         if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)
-        sources.forEach((src, i) => this.#upload(enc, slot.inputs, i * tile * 4, src, start, len))
-        if (weights !== undefined) this.#upload(enc, slot.inputs, nIn * tile * 4, weights, start, len)
+        const view = staging?.view()
+        const rows = [...sources, ...(weights === undefined ? [] : [weights])]
+        const copies = rows.map((src, i) => this.#upload(enc, slot.inputs, i * tile, src, start, len, view))
+        if (staging) {
+          staging.unmap()
+          copies.forEach((copied, i) => copied && enc.copyBufferToBuffer(staging.buffer, i * tile * 4, slot.inputs, i * tile * 4, len * 4))
+        }
         if (sums) {
           device.queue.writeBuffer(slot.sum!.uniform, 0, new Uint32Array([len, tile, chunks, weights === undefined ? 0 : 1, nIn * tile, 0, 0, 0]))
           device.queue.writeBuffer(slot.sum!.which, 0, new Uint32Array(sums.rows))
@@ -567,14 +599,23 @@ export class GpuEngine {
           mark = performance.now()
           return spent
         }
-        timings.upload += await stage(() => submit(upload), 'upload failed')
+        try {
+          timings.upload += await stage(() => submit(upload), 'upload failed')
+        } finally {
+          staging?.remap()
+        }
         timings.dispatch += await stage(() => submit(dispatch), 'dispatch failed')
         const [, delivered] = this.#guard(() => submit(deliver), 'copying results failed')
         await delivered
         await readback()
         timings.readback += performance.now() - mark
       } else {
-        const [, checks] = this.#guard(() => submit(upload, dispatch, deliver), 'GPU submission failed')
+        let checks: Promise<void>
+        try {
+          checks = this.#guard(() => submit(upload, dispatch, deliver), 'GPU submission failed')[1]
+        } finally {
+          staging?.remap()
+        }
         pending[k] = checks.then(readback)
         pending[k]!.catch(() => undefined)
       }
@@ -672,19 +713,35 @@ export class GpuEngine {
   }
 
   /** Puts input values for bindings [start, start + len) at `offset` of the tile's inputs buffer. */
-  #upload(enc: GPUCommandEncoder, buffer: GPUBuffer, offset: number, src: BindingSource, start: number, len: number): void {
+  /**
+   * Row `row` (its first word at `word`) of a tile's inputs: a broadcast number or a GPU buffer
+   * straight into `buffer`; an array into `view` (the slot's mapped upload buffer, at the same
+   * word; true: the caller copies it over) or, without one, by queue.writeBuffer.
+   */
+  #upload(enc: GPUCommandEncoder, buffer: GPUBuffer, word: number, src: BindingSource, start: number, len: number, view: Float32Array | undefined): boolean {
     const queue = this.device.queue
+    const offset = word * 4
     if (typeof src === 'number') {
       // A broadcast number: one float, read by every thread (its step is 0).
       queue.writeBuffer(buffer, offset, new Float32Array([src]))
-    } else if (isGpuBinding(src)) {
+      return false
+    }
+    if (isGpuBinding(src)) {
       try {
         enc.copyBufferToBuffer(src.buffer, (src.offset ?? 0) + start * 4, buffer, offset, len * 4)
       } catch (e) {
         // WebGPU refuses an object that only looks like a GPUBuffer with a bare TypeError.
         throw new BindingError(`a { buffer } binding is not a GPUBuffer this device can copy from: ${(e as Error).message}`)
       }
-    } else if (src instanceof Float32Array) {
+      return false
+    }
+    if (view) {
+      // Typed arrays convert to float32 in one set(); a plain array element by element.
+      if (ArrayBuffer.isView(src)) view.set((src as unknown as Float64Array).subarray(start, start + len), word)
+      else for (let j = 0; j < len; j++) view[word + j] = src[start + j]!
+      return true
+    }
+    if (src instanceof Float32Array) {
       queue.writeBuffer(buffer, offset, src.buffer, src.byteOffset + start * 4, len * 4)
     } else {
       const scratch = this.#scratch
@@ -692,7 +749,9 @@ export class GpuEngine {
       else for (let j = 0; j < len; j++) scratch[j] = src[start + j]!
       queue.writeBuffer(buffer, offset, scratch.buffer, 0, len * 4)
     }
+    return false
   }
+
 
   /**
    * Copies one tile's rows out of the staging buffer into the sink's arrays (row readRows[i] at
