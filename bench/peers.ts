@@ -7,13 +7,14 @@
  * same run with no compute dispatch) frame what a software adapter can reach. Every library's
  * results are checked against the float64 reference (evaluateCpu). Writes bench/PEERS.md.
  *
- * Not a test: nothing asserts a time. Env: PEERS_QUICK=1 runs B = 2^14 only with 2 repetitions;
- * PEERS_SIZES=14,20 picks the batch sizes (log2). Either prints the tables without writing PEERS.md.
+ * Not a test: nothing asserts a time. Env: PEERS_QUICK=1 runs B = 2^14 only with 2 repetitions and
+ * prints the tables without writing PEERS.md; PEERS_SIZES=14,20 picks the batch sizes (log2).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { create, globals } from 'webgpu'
 import { compareResults, createGpuEngine, evaluateCpu, parse, type Graph, type Kernel, type Results, type Timings } from '../src/index.js'
+import { isSoftwareAdapter } from '../src/gpu/device.js'
 
 type Tf = typeof import('@tensorflow/tfjs')
 type Jax = typeof import('@jax-js/jax')
@@ -461,6 +462,32 @@ const f1 = (n: string) => ms('F1', n)
 const floor1 = floors.get(`F1|${mid}`)
 const split1 = splits.get(`F1|${mid}`)
 const split3 = splits.get(`F3|${mid}`)
+const software = isSoftwareAdapter(info)
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)
+const SOFTWARE_NOTE = `## Where the software adapter cannot beat plain JS, and why
+
+The adapter here is Mesa's llvmpipe: "GPU" threads are CPU threads on the same ${cpus().length} cores that run
+JavaScript, and every upload and readback is a memcpy through Dawn's staging buffers plus
+synchronization with the driver's worker threads. For a cheap graph the bytes dominate: F1 at ${pow2(mid)}
+moves ${mib((1 + 2) * mid * 4)} MiB (1 input up, value and gradient down) and the transfer floor alone is
+${floor1?.toFixed(1) ?? 'n/a'} ms, while plain JS computes value and gradient in ${f1('plain JS')?.toFixed(1) ?? 'n/a'} ms from memory it already
+holds${split1 ? ` (wavegrad's own split: upload ${split1.upload.toFixed(1)}, dispatch ${split1.dispatch.toFixed(1)}, readback ${split1.readback.toFixed(1)} ms)` : ''}. Every WebGPU
+library pays that floor (or more), so on this adapter a few flops per binding belong in a CPU loop
+(plain JS, or a wasm kernel like jax-js's), unless the results stay on the GPU (wavegrad's
+\`runToBuffer\` skips the readback, e.g. for a render pass). With
+~10^2 flops per binding (F3) the compute dominates${split3 ? ` (dispatch ${split3.dispatch.toFixed(1)} of ${(split3.upload + split3.dispatch + split3.readback).toFixed(1)} ms serialized)` : ''}, and there one fused
+straight-line kernel per binding — no intermediate tensors written to memory between ops, no
+per-op dispatches, no matrix-product tiling for 4- and 8-wide layers — is what separates wavegrad
+from the tensor libraries on the same adapter. On a real GPU the floor is PCIe bandwidth and the
+compute is far cheaper, so the crossover moves to much smaller graphs.`
+/** On a GPU: where wavegrad's time goes for the cheapest and the costliest workload. */
+function gpuNote(): string {
+  const total = (sp: typeof split1) => (sp ? sp.upload + sp.dispatch + sp.readback : NaN)
+  return `## Where the time goes on this GPU
+
+F1 at ${pow2(mid)} moves ${mib((1 + 2) * mid * 4)} MiB (1 input up, value and gradient down): the transfer floor is ${floor1?.toFixed(1) ?? 'n/a'} ms${split1 ? `, and wavegrad's own split is upload ${split1.upload.toFixed(1)}, dispatch ${split1.dispatch.toFixed(1)}, readback ${split1.readback.toFixed(1)} ms` : ''}. F3 (~10^2 flops per binding) dispatches in ${split3 ? `${split3.dispatch.toFixed(1)} of ${total(split3).toFixed(1)} ms serialized` : 'n/a'}. On a GPU the compute is cheap, and the bytes moved between JS and the device decide most rows; \`runToBuffer\` (results stay on the GPU) skips the readback half.
+`
+}
 const report = `# wavegrad vs TensorFlow.js and jax-js (same process, same adapter)
 
 Produced by \`npm run bench:peers\` (bench/peers.ts) on ${new Date().toISOString().slice(0, 10)}.
@@ -525,22 +552,7 @@ ${md(firstHead, firstRows)}
 
 ${verdicts.join('\n')}
 
-## Where the software adapter cannot beat plain JS, and why
-
-The adapter here is Mesa's llvmpipe: "GPU" threads are CPU threads on the same ${cpus().length} cores that run
-JavaScript, and every upload and readback is a memcpy through Dawn's staging buffers plus
-synchronization with the driver's worker threads. For a cheap graph the bytes dominate: F1 at ${pow2(mid)}
-moves ${(((1 + 2) * mid * 4) / 2 ** 20).toFixed(0)} MiB (1 input up, value and gradient down) and the transfer floor alone is
-${floor1?.toFixed(1) ?? 'n/a'} ms, while plain JS computes value and gradient in ${f1('plain JS')?.toFixed(1) ?? 'n/a'} ms from memory it already
-holds${split1 ? ` (wavegrad's own split: upload ${split1.upload.toFixed(1)}, dispatch ${split1.dispatch.toFixed(1)}, readback ${split1.readback.toFixed(1)} ms)` : ''}. Every WebGPU
-library pays that floor (or more), so on this adapter a few flops per binding belong in a CPU loop
-(plain JS, or a wasm kernel like jax-js's), unless the results stay on the GPU (wavegrad's
-\`runToBuffer\` skips the readback, e.g. for a render pass). With
-~10^2 flops per binding (F3) the compute dominates${split3 ? ` (dispatch ${split3.dispatch.toFixed(1)} of ${(split3.upload + split3.dispatch + split3.readback).toFixed(1)} ms serialized)` : ''}, and there one fused
-straight-line kernel per binding — no intermediate tensors written to memory between ops, no
-per-op dispatches, no matrix-product tiling for 4- and 8-wide layers — is what separates wavegrad
-from the tensor libraries on the same adapter. On a real GPU the floor is PCIe bandwidth and the
-compute is far cheaper, so the crossover moves to much smaller graphs.
+${software ? SOFTWARE_NOTE : gpuNote()}
 `
 
 if (QUICK) {

@@ -16,6 +16,8 @@ const SIZES = [10, 100, 1000]
 const BATCHES = process.env.BENCH_QUICK === '1' ? [1 << 12] : [1 << 12, 1 << 16, 1 << 20]
 /** evaluateCpu is measured on at most this many bindings and reported as a rate. */
 const REFERENCE_CAP = 1 << 14
+/** Compiled JavaScript and the CPU engine warm up on this many bindings (enough for every thread). */
+const CPU_WARM_UP = 1 << 16
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -63,6 +65,7 @@ for (const size of SIZES) {
   await kernel.ready
   const compileMs = performance.now() - t
   const js = emitJs(levels, plan)
+  const cpuKernel = cpuEngine.compile(g)
   for (const B of BATCHES) {
     const bindings = inputsFor(g, B)
     const arrays = g.inputs.map((n) => bindings[n]!)
@@ -72,11 +75,15 @@ for (const size of SIZES) {
     const profiled = (await kernel.run(bindings, { profile: true })).timings!
     await kernel.run(bindings, { transferOnly: true })
     const floorMs = await timeIt(reps, () => kernel.run(bindings, { transferOnly: true }))
+    // Warm-up as for the GPU: V8 optimizes generated code only after many calls (and each worker
+    // thread its own copy), so both run a few times on up to CPU_WARM_UP bindings before the clock.
     const out = plan.rows.map(() => new Float64Array(B))
-    js(arrays, out, 0, B)
+    const warm = Math.min(B, CPU_WARM_UP)
+    for (let i = 0; i < 3; i++) js(arrays, out, 0, warm)
     const jsMs = await timeIt(size >= 1000 && B >= 1 << 20 ? 1 : 3, () => js(arrays, out, 0, B))
     // The CPU engine: the same compiled JavaScript, the batch split over worker threads.
-    const cpuKernel = cpuEngine.compile(g)
+    const warmBindings = Object.fromEntries(Object.entries(bindings).map(([k, v]) => [k, v.subarray(0, warm)]))
+    for (let i = 0; i < 3; i++) await cpuKernel.run(warmBindings)
     cpuThreads = (await cpuKernel.run(bindings)).backend
     const cpuMs = await timeIt(size >= 1000 && B >= 1 << 20 ? 1 : 3, () => cpuKernel.run(bindings))
     const nRef = Math.min(B, REFERENCE_CAP)
@@ -222,7 +229,9 @@ H100, through scripts/gpu-check.sh): [RESULTS-nvidia-h100.md](RESULTS-nvidia-h10
   warm-up. The split comes from one extra run with \`profile: true\` (stages serialized).
 - floor ms: the same run with every upload, copy and readback but no compute
   (\`transferOnly: true\`): what moving the bytes alone costs on this adapter.
-- JS ms: compiled straight-line float64 JavaScript over the batch (src/codegen/js.ts), same inputs.
+- JS ms: compiled straight-line float64 JavaScript over the batch (src/codegen/js.ts), same inputs,
+  after three warm-up runs on min(B, 2^${Math.log2(CPU_WARM_UP)}) bindings (V8 optimizes generated code only after many calls; the
+  CPU engine warms up the same way, each worker thread holding its own copy of the code).
 - ref: the CPU reference engine (evaluateCpu), measured on min(B, 2^14) bindings, as a rate.
 - max err: compareResults(GPU, float64 reference) on min(B, 2^14) bindings (scaled error).
 
