@@ -3,7 +3,7 @@
 # the GPU test project, `npm run bench`, the peers race and the segmented compile of big graphs,
 # each time-boxed, on the real card. Logs and the written tables land in $OUT.
 #
-# Prepared here first (ignored paths, sent with the call's `carry`: .gl .gpu):
+# Prepared here first by scripts/gpu-pack.sh (ignored paths, sent with the call's `carry`: .gl .gpu):
 #   .gl/*.deb         the Vulkan loader and glvnd (apt-get download libvulkan1 libegl1 libglvnd0
 #                     libopengl0 libgl1 libglx0 libgles2, amd64)
 #   .gpu/node.xz      this machine's Node 20 binary, xz-compressed
