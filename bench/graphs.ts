@@ -5,12 +5,23 @@
  */
 import { Graph, type Expr } from '../src/index.js'
 
-export function benchGraph(target: number, seed = 1): Graph {
+/** The benches' seeded generator (a 32-bit linear congruential one): uniform numbers in [0, 1). */
+export function lcg(seed: number): () => number {
   let s = seed >>> 0
-  const next = () => {
+  return () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0
     return s / 4294967296
   }
+}
+
+/** One Float32Array of `size` numbers in [lo, hi) per name, drawn in turn from one lcg(seed). */
+export function benchInputs(names: readonly string[], size: number, seed = 12345, lo = -2, hi = 2): Float32Array<ArrayBuffer>[] {
+  const next = lcg(seed)
+  return names.map(() => Float32Array.from({ length: size }, () => lo + (hi - lo) * next()))
+}
+
+export function benchGraph(target: number, seed = 1): Graph {
+  const next = lcg(seed)
   const g = new Graph()
   const pool: Expr[] = ['x0', 'x1', 'x2', 'x3'].map((n) => g.input(n))
   const pick = () => pool[pool.length - 1 - Math.floor(next() * Math.min(pool.length, 12))]!

@@ -10,7 +10,7 @@
  * build a segment that big gets the graph cut finer (engine.compile), which the compile time includes.
  */
 import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, levelize } from '../src/index.js'
-import { benchGraph } from './graphs.js'
+import { benchGraph, benchInputs } from './graphs.js'
 
 const runs = process.argv.slice(2).map((arg) => {
   const [nodes, budgets] = arg.split(':')
@@ -24,12 +24,8 @@ const B = 1 << 16
 const CHECK = 256
 
 function inputs(names: readonly string[], size: number, seed: number): Record<string, Float32Array> {
-  let s = seed >>> 0
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 4294967296
-  }
-  return Object.fromEntries(names.map((n) => [n, Float32Array.from({ length: size }, () => 2 * next() - 1)]))
+  const arrays = benchInputs(names, size, seed, -1, 1)
+  return Object.fromEntries(names.map((n, i) => [n, arrays[i]!]))
 }
 
 console.log('| nodes | budget | segments | kernels | scratch words/binding | compile ms | GPU ms (B = 2^16) | max err |')

@@ -15,6 +15,7 @@ import { cpus } from 'node:os'
 import { create, globals } from 'webgpu'
 import { compareResults, createGpuEngine, evaluateCpu, parse, type Graph, type Kernel, type Results, type Timings } from '../src/index.js'
 import { isSoftwareAdapter } from '../src/gpu/device.js'
+import { benchInputs, lcg } from './graphs.js'
 
 type Tf = typeof import('@tensorflow/tfjs')
 type Jax = typeof import('@jax-js/jax')
@@ -54,11 +55,7 @@ interface Network {
 
 /** Seeded weights scaled by 1/sqrt(fan-in), rounded to 4 decimals: program text and f32 tensors hold the same numbers. */
 function networkWeights(seed: number): Network {
-  let s = seed >>> 0
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 4294967296
-  }
+  const next = lcg(seed)
   const draw = (n: number, fanIn: number) => Array.from({ length: n }, () => Math.round(((next() * 2 - 1) / Math.sqrt(fanIn)) * 1e4) / 1e4)
   return { w1: draw(32, 4), b1: draw(8, 4), w2: draw(64, 8), b2: draw(8, 8), w3: draw(8, 8), b3: draw(1, 8)[0]! }
 }
@@ -85,13 +82,7 @@ const WORKLOADS: readonly Workload[] = [
 
 /** n float32 values uniform in [lo, hi), seeded. */
 function uniform(n: number, lo: number, hi: number, seed: number): Float32Array<ArrayBuffer> {
-  let s = Math.imul(seed, 2654435761) >>> 0
-  const a = new Float32Array(n)
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    a[i] = lo + ((hi - lo) * s) / 4294967296
-  }
-  return a
+  return benchInputs([''], n, Math.imul(seed, 2654435761), lo, hi)[0]!
 }
 
 /** One batch in every layout a library takes: wavegrad's columns, and rows [B, inputs] (F3's matrix). */

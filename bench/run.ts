@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, planKernels, type Expr } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
-import { benchGraph } from './graphs.js'
+import { benchGraph, benchInputs } from './graphs.js'
 
 const SIZES = [10, 100, 1000]
 const BATCHES = process.env.BENCH_QUICK === '1' ? [1 << 12] : [1 << 12, 1 << 16, 1 << 20]
@@ -35,17 +35,8 @@ async function timeIt(reps: number, f: () => unknown): Promise<number> {
 }
 
 function inputsFor(g: Graph, B: number): Record<string, Float32Array> {
-  let s = 12345
-  return Object.fromEntries(
-    g.inputs.map((name) => {
-      const a = new Float32Array(B)
-      for (let i = 0; i < B; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-        a[i] = (s / 4294967296) * 4 - 2
-      }
-      return [name, a]
-    }),
-  )
+  const arrays = benchInputs(g.inputs, B)
+  return Object.fromEntries(g.inputs.map((name, i) => [name, arrays[i]!]))
 }
 
 const engine = await createGpuEngine()

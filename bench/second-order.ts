@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { createGpuEngine, Graph, levelize, type Expr } from '../src/index.js'
 import { gradientGraph, hessian, hvp, hvpGraph, jvpGraph, referenceEngine } from '../src/transform.js'
+import { benchInputs } from './graphs.js'
 
 const B = 1 << 16
 const SIZES = (process.env.BENCH_SIZES ?? '4,8,16').split(',').map(Number)
@@ -41,13 +42,7 @@ function median(xs: number[]): number {
 }
 
 function random(seed: number, size: number, lo: number, hi: number): Float32Array {
-  let s = seed >>> 0
-  const a = new Float32Array(size)
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    a[i] = lo + (hi - lo) * (s / 4294967296)
-  }
-  return a
+  return benchInputs([''], size, seed, lo, hi)[0]!
 }
 
 /** Max scaled error of rows against f64 rows (as compareResults: relative, absolute near 0). */

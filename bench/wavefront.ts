@@ -13,6 +13,7 @@ process.env.MESA_SHADER_CACHE_DISABLE ??= 'true'
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { compareResults, createGpuEngine, evaluateCpu, levelize, type Graph, type Kernel } from '../src/index.js'
+import { benchInputs } from './graphs.js'
 import { wideGraph, type WideShape } from './wavefront/graphs.js'
 import { buildSchedule } from './wavefront/schedule.js'
 import { WavefrontRunner, type Prepared } from './wavefront/runner.js'
@@ -49,15 +50,7 @@ async function steady(f: () => Promise<unknown>): Promise<number> {
 }
 
 function inputsFor(g: Graph, B: number): Float32Array[] {
-  let s = 12345
-  return g.inputs.map(() => {
-    const a = new Float32Array(B)
-    for (let i = 0; i < B; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-      a[i] = (s / 4294967296) * 4 - 2
-    }
-    return a
-  })
+  return benchInputs(g.inputs, B)
 }
 
 const t0 = performance.now()

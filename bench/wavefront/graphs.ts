@@ -6,6 +6,7 @@
  * Every node is live. Depth ≈ layers + log2(width); wavefronts ≈ width wide.
  */
 import { Graph, type Expr } from '../../src/index.js'
+import { lcg } from '../graphs.js'
 
 export interface WideShape {
   readonly name: string
@@ -15,11 +16,7 @@ export interface WideShape {
 }
 
 export function wideGraph({ inputs, width, layers }: WideShape, seed = 7): Graph {
-  let s = seed >>> 0
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s / 4294967296
-  }
+  const next = lcg(seed)
   const g = new Graph()
   const xs = Array.from({ length: inputs }, (_, i) => g.input(`x${i}`))
   const ops: ((a: Expr, b: Expr) => Expr)[] = [

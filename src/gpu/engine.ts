@@ -503,8 +503,10 @@ export class GpuEngine {
     const chunks = Math.ceil(tile / CHUNK)
     const sumWords = sums ? sums.rows.length * chunks * LANES : 0
     const stagingBytes = sums ? (readRows.length * tile + sumWords) * 4 : outBytes
-    // Inputs in JS arrays go through the slot's upload buffer (option upload: 'staging').
-    const staged = this.#staged && [...sources, ...(weights === undefined ? [] : [weights])].some((src) => typeof src !== 'number' && !isGpuBinding(src))
+    // The tile's input rows: the inputs, then the weights. Those in JS arrays go through the slot's
+    // upload buffer (option upload: 'staging').
+    const rows = weights === undefined ? sources : [...sources, weights]
+    const staged = this.#staged && rows.some((src) => typeof src !== 'number' && !isGpuBinding(src))
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
       const k = t % 2
@@ -538,7 +540,6 @@ export class GpuEngine {
         device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
         if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)
         const view = staging?.view()
-        const rows = [...sources, ...(weights === undefined ? [] : [weights])]
         const copies = rows.map((src, i) => this.#upload(enc, slot.inputs, i * tile, src, start, len, view))
         if (staging) {
           staging.unmap()
@@ -712,11 +713,11 @@ export class GpuEngine {
     if (this.#uncaptured.length) throw new DeviceError(`GPU error: ${this.#uncaptured.splice(0).join('; ')}`, 'validation')
   }
 
-  /** Puts input values for bindings [start, start + len) at `offset` of the tile's inputs buffer. */
   /**
-   * Row `row` (its first word at `word`) of a tile's inputs: a broadcast number or a GPU buffer
-   * straight into `buffer`; an array into `view` (the slot's mapped upload buffer, at the same
-   * word; true: the caller copies it over) or, without one, by queue.writeBuffer.
+   * One row of a tile's inputs, bindings [start, start + len), at word `word` of `buffer`: a
+   * broadcast number or a GPU buffer straight into `buffer`; an array into `view` (the slot's
+   * mapped upload buffer, at the same word; returns true: the caller copies it over) or, without
+   * one, by queue.writeBuffer.
    */
   #upload(enc: GPUCommandEncoder, buffer: GPUBuffer, word: number, src: BindingSource, start: number, len: number, view: Float32Array | undefined): boolean {
     const queue = this.device.queue
