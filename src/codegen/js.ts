@@ -3,12 +3,16 @@
  * Out: straight-line float64 code that, per binding, computes every live node and then, per output,
  * the reverse sweep gathering adjoints, writing the same rows as the GPU kernel.
  *
- * Shape: a small graph is one loop body with every value and adjoint in a local. A big one keeps
- * values in a Float64Array V (slot per node) and adjoints in D, its statements cut into functions
- * of at most CHUNK statements, because V8 leaves one huge function unoptimized (a 700-node graph as
- * one function ran ~100x slower). Statements call the op table's own
- * eval/partials closures (each call site sees one function, so V8 inlines it), so this cannot drift
- * from the CPU reference; it only differs in speed. Used as the benchmark baseline.
+ * Shape: the statements (forward, shared partials, each output's sweep) are cut into chunk
+ * functions of at most CHUNK statements, because V8 leaves one huge function unoptimized (a
+ * 700-node graph as one function ran ~100x slower). Inside a chunk every value and adjoint is a
+ * local (a register or a stack slot); only a value that a later chunk reads crosses, through a
+ * scratch row of BLOCK bindings, and the chunks run in turn over each block of BLOCK bindings (so
+ * the scratch stays in cache and a call costs nothing per binding). A graph of one chunk runs
+ * straight over the whole range with no scratch. Statements call the op table's own eval/partials
+ * closures (each call site sees one function, so V8 inlines it), so this cannot drift from the CPU
+ * reference: same formulas, same order of summation, equal to the last bit. Used by the CPU engine
+ * and as the benchmark baseline.
  */
 import { adjointSchedule, reachedBy, type Levels } from '../levelize.js'
 import { OPS, type OpSpec } from '../ops.js'
@@ -17,13 +21,28 @@ import { rowIndex, type Plan } from '../plan.js'
 /** inputs[k][i] (or inputs[k] itself, a number for every binding) and rows[r][i], i in [start, start + len). */
 export type CompiledJs = (inputs: readonly (ArrayLike<number> | number)[], rows: readonly Float64Array[], start: number, len: number) => void
 
-/** Statements per chunk function where the graph is too big for one body. */
-const CHUNK = 200
 /**
- * Up to this many statements the loop body is one function with locals (2x faster at ~100 nodes,
- * 8x at ~10 nodes, than chunks over typed arrays); beyond it V8 stops optimizing the body.
+ * Up to this many statements the loop body is one function with locals (2x faster at ~100 nodes
+ * than chunks); beyond it V8 stops optimizing the body.
  */
 const SINGLE_BODY = 1000
+/**
+ * Statements per chunk function beyond SINGLE_BODY: small enough that V8 inlines every op closure
+ * it calls (1.2x faster at ~1,000 nodes than chunks of 200 called per binding, measured).
+ */
+const CHUNK = 48
+/** Bindings per pass through the chunks: the scratch (crossing values × BLOCK doubles) stays in L1/L2 (128 was 1.4x slower at ~1,000 nodes). */
+const BLOCK = 32
+
+/**
+ * A statement: `parts` joined, each number a variable (its value at this point), defining variable
+ * `def` (or nothing: a store to a result row).
+ */
+interface Stmt {
+  def: number
+  parts: (string | number)[]
+  row?: number
+}
 
 /**
  * Compiles a graph to a JS function that fills plan.rows for a range of bindings.
@@ -46,19 +65,30 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     }
     return `F${i}`
   }
-  const slot = new Int32Array(graph.nodeCount)
-  order.forEach((id, i) => (slot[id] = i))
-  const val = (id: number) => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : `V[${slot[id]}]`)
+  // Variables: 0 .. inputs - 1 are the inputs (read from the caller's arrays where used); each
+  // statement defining a value, partial or adjoint makes a new one.
+  let vars = graph.inputs.length
+  const valueVar = new Int32Array(graph.nodeCount).fill(-1)
+  graph.inputs.forEach((input, k) => (valueVar[graph.inputNode(input)] = k))
+  const val = (id: number): string | number => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : valueVar[id]!)
   const specOf = (id: number): OpSpec => OPS[graph.kind(id) as keyof typeof OPS]
+  const call = (f: (...a: number[]) => number, args: (string | number)[]) => {
+    const parts: (string | number)[] = [`${ref(f)}(`]
+    args.forEach((a, k) => parts.push(...(k ? [', ', a] : [a])))
+    parts.push(')')
+    return parts
+  }
 
-  // One statement list per phase: forward, then the reverse sweep of each output (with its stores).
-  const forward: string[] = []
+  // One statement list: forward, shared partials, then the reverse sweep of each output (with its stores).
+  const stmts: Stmt[] = []
   for (const id of order) {
     const kind = graph.kind(id)
-    if (kind !== 'input' && kind !== 'const') forward.push(`V[${slot[id]}] = ${ref(specOf(id).eval)}(${graph.args(id).map(val).join(', ')});`)
+    if (kind === 'input' || kind === 'const') continue
+    valueVar[id] = vars++
+    stmts.push({ def: valueVar[id]!, parts: call(specOf(id).eval, graph.args(id).map(val)) })
   }
   // A partial that two or more outputs' sweeps need is computed once, right after the forward
-  // sweep, into P (it does not depend on the output); the others are computed where they are used.
+  // sweep (it does not depend on the output); the others are computed where they are used.
   const partialKey = (user: number, s: number) => user * 3 + s
   const sweeps = graph.outputs.map((output) => (plan.jacobian ? adjointSchedule(levels, graph.outputNode(output)) : []))
   const reached = sweeps.map((schedule) => reachedBy(schedule, graph.nodeCount))
@@ -68,79 +98,129 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     for (const { users } of schedule) for (const { user, slot: s } of users) if (reached[k]![user]) seen.add(partialKey(user, s))
     for (const key of seen) uses.set(key, (uses.get(key) ?? 0) + 1)
   })
-  const shared = new Map<number, number>()
   const partialCall = (user: number, s: number) => {
     const args = graph.args(user).map(val)
     while (args.length < 3) args.push('NaN')
-    return `${ref(specOf(user).partials[s]!)}(${args.join(', ')}, V[${slot[user]}])`
+    return call(specOf(user).partials[s]!, [...args, valueVar[user]!])
   }
+  const shared = new Map<number, number>()
   for (const [key, count] of uses) {
     if (count > 1) {
-      forward.push(`P[${shared.size}] = ${partialCall(Math.floor(key / 3), key % 3)};`)
-      shared.set(key, shared.size)
+      shared.set(key, vars)
+      stmts.push({ def: vars++, parts: partialCall(Math.floor(key / 3), key % 3) })
     }
   }
-  const phases = [forward]
   graph.outputs.forEach((output, k) => {
-    const out = graph.outputNode(output)
-    const lines = [`R[${rowIndex(plan, k)}][i] = ${val(out)};`]
-    if (!plan.jacobian) {
-      phases.push(lines)
-      return
-    }
+    stmts.push({ def: -1, row: rowIndex(plan, k), parts: [val(graph.outputNode(output))] })
+    if (!plan.jacobian) return
     const has = reached[k]!
+    const adjoint = new Map<number, number>()
     for (const { node, seed, users } of sweeps[k]!) {
       if (!has[node]) continue
-      const terms: string[] = seed ? ['1'] : []
+      const parts: (string | number)[] = seed ? ['1'] : []
       for (const { user, slot: s } of users) {
         if (!has[user]) continue
-        const g = `D[${slot[user]}]`
+        const g = adjoint.get(user)!
         const at = shared.get(partialKey(user, s))
-        terms.push(`(${g} === 0 ? 0 : ${g} * ${at === undefined ? partialCall(user, s) : `P[${at}]`})`)
+        if (parts.length) parts.push(' + ')
+        parts.push('(', g, ' === 0 ? 0 : ', g, ' * ', ...(at === undefined ? partialCall(user, s) : [at]), ')')
       }
-      lines.push(`D[${slot[node]}] = ${terms.join(' + ')};`)
+      adjoint.set(node, vars)
+      stmts.push({ def: vars++, parts })
     }
     graph.inputs.forEach((input, i) => {
       const id = graph.inputNode(input)
-      lines.push(`R[${rowIndex(plan, k, i)}][i] = ${has[id] ? `D[${slot[id]}]` : '0'};`)
+      stmts.push({ def: -1, row: rowIndex(plan, k, i), parts: [has[id] ? adjoint.get(id)! : '0'] })
     })
-    phases.push(lines)
   })
 
-  const loads = graph.inputs.map((input, k) => `V[${slot[graph.inputNode(input)]}] = typeof I${k} === 'number' ? I${k} : +I${k}[i];`)
-  const all = phases.flat()
-  const header = [
-    ...fns.map((_, i) => `const F${i} = fns[${i}];`),
-    'return function run(inputs, R, start, len) {',
-    ...graph.inputs.map((_, k) => `  const I${k} = inputs[${k}];`),
-  ]
-  let source: string
-  if (all.length <= SINGLE_BODY) {
-    // Small graph: one loop body with every value and adjoint in a local (registers, no arrays).
-    const local = (line: string) => line.replace(/\bV\[(\d+)\]/g, 'v$1').replace(/\bD\[(\d+)\]/g, 'd$1').replace(/\bP\[(\d+)\]/g, 'p$1')
-    const names = [...Array.from({ length: Math.max(order.length, 1) }, (_, k) => `v${k}, d${k}`), ...Array.from({ length: shared.size }, (_, k) => `p${k}`)].join(', ')
-    source = [...header, '  for (let i = start, end = start + len; i < end; i++) {', `    let ${names};`, ...[...loads, ...all].map((l) => `    ${local(l)}`), '  }', '}'].join('\n')
-  } else {
-    // Large graph: V8 leaves one huge function unoptimized, so the statements go into functions of
-    // CHUNK statements sharing the values and adjoints through two Float64Arrays.
-    const chunks: string[] = []
-    for (const lines of phases) {
-      for (let c = 0; c < lines.length; c += CHUNK) chunks.push(`function (V, D, P, R, i) {\n${lines.slice(c, c + CHUNK).join('\n')}\n}`)
+  // Chunks, and the variables that cross from one chunk to a later one (each a scratch row).
+  const size = stmts.length <= SINGLE_BODY ? Math.max(stmts.length, 1) : CHUNK
+  const chunkOf = (s: number) => Math.floor(s / size)
+  const chunks = Math.ceil(stmts.length / size) || 1
+  const defChunk = new Int32Array(vars).fill(-1)
+  const lastUse = new Int32Array(vars).fill(-1)
+  stmts.forEach((st, s) => {
+    if (st.def >= 0) defChunk[st.def] = chunkOf(s)
+    for (const p of st.parts) if (typeof p === 'number') lastUse[p] = chunkOf(s)
+  })
+  // Scratch rows: a crossing variable takes a free row from its chunk to its last reader's, then
+  // gives it back (rows freed by chunk c are taken again from chunk c + 1 on).
+  const scratchRow = new Int32Array(vars).fill(-1)
+  const free: number[] = []
+  let rowsUsed = 0
+  const freedAfter: number[][] = Array.from({ length: chunks }, () => [])
+  for (let c = 0; c < chunks; c++) {
+    if (c > 0) free.push(...freedAfter[c - 1]!)
+    for (let s = c * size; s < Math.min(stmts.length, (c + 1) * size); s++) {
+      const d = stmts[s]!.def
+      if (d < 0 || lastUse[d]! <= c) continue
+      scratchRow[d] = free.length ? free.pop()! : rowsUsed++
+      freedAfter[lastUse[d]!]!.push(scratchRow[d]!)
     }
-    source = [
-      `const chunks = [${chunks.join(',\n')}];`,
-      `const V = new Float64Array(${Math.max(order.length, 1)});`,
-      `const D = new Float64Array(${Math.max(order.length, 1)});`,
-      `const P = new Float64Array(${Math.max(shared.size, 1)});`,
-      ...header,
-      '  for (let i = start, end = start + len; i < end; i++) {',
-      ...loads.map((l) => `    ${l}`),
-      '    for (let c = 0; c < chunks.length; c++) chunks[c](V, D, P, R, i);',
-      '  }',
-      '}',
-    ].join('\n')
   }
-  return new Function('fns', source)(fns) as CompiledJs
+
+  const single = chunks === 1
+  const at = (row: number) => (single ? 'i' : `${row * BLOCK} + j`)
+  const bodies: string[] = []
+  for (let c = 0; c < chunks; c++) {
+    const lines = stmts.slice(c * size, (c + 1) * size)
+    const loads = new Set<number>()
+    const inputs = new Set<number>()
+    const rows = new Set<number>()
+    const local = new Set<number>()
+    const body: string[] = []
+    const name = (v: number) => {
+      if (!local.has(v)) {
+        local.add(v)
+        if (v < graph.inputs.length) inputs.add(v)
+        else loads.add(v)
+      }
+      return `t${v}`
+    }
+    for (const st of lines) {
+      const expr = st.parts.map((p) => (typeof p === 'number' ? name(p) : p)).join('')
+      if (st.def < 0) {
+        rows.add(st.row!)
+        body.push(`R${st.row}[i] = ${expr};`)
+        continue
+      }
+      local.add(st.def)
+      body.push(`const t${st.def} = ${expr};`)
+      if (scratchRow[st.def]! >= 0) body.push(`X[${at(scratchRow[st.def]!)}] = t${st.def};`)
+    }
+    const head = [
+      ...[...inputs].map((k) => `const t${k} = typeof I${k} === 'number' ? I${k} : +I${k}[i];`),
+      ...[...loads].map((v) => `const t${v} = X[${at(scratchRow[v]!)}];`),
+    ]
+    bodies.push([
+      'function (inputs, R, X, start, len) {',
+      ...[...inputs].map((k) => `const I${k} = inputs[${k}];`),
+      ...[...rows].map((r) => `const R${r} = R[${r}];`),
+      single ? 'for (let i = start, end = start + len; i < end; i++) {' : 'for (let j = 0; j < len; j++) {\nconst i = start + j;',
+      ...head,
+      ...body,
+      '}',
+      '}',
+    ].join('\n'))
+  }
+  const source = [
+    ...fns.map((_, i) => `const F${i} = fns[${i}];`),
+    `const chunks = [${bodies.join(',\n')}];`,
+    single
+      ? 'return chunks[0];'
+      : [
+          `const X = new Float64Array(${Math.max(rowsUsed, 1) * BLOCK});`,
+          'return function run(inputs, R, start, len) {',
+          `  for (let b = start, end = start + len; b < end; b += ${BLOCK}) {`,
+          `    const n = Math.min(${BLOCK}, end - b);`,
+          '    for (let c = 0; c < chunks.length; c++) chunks[c](inputs, R, X, b, n);',
+          '  }',
+          '}',
+        ].join('\n'),
+  ].join('\n')
+  const compiled = new Function('fns', source)(fns) as (inputs: unknown, R: unknown, X: unknown, start: number, len: number) => void
+  return single ? (inputs, rows, start, len) => compiled(inputs, rows, undefined, start, len) : (compiled as unknown as CompiledJs)
 }
 
 function numberLiteral(v: number): string {
