@@ -12,7 +12,7 @@
  * rejects nesting deeper than 512). A term whose adjoint is 0 contributes 0 even if its partial is
  * infinite, as in the CPU reference.
  */
-import { adjointSchedule, type Levels } from '../levelize.js'
+import { adjointSchedule, type AdjointStep, type Levels } from '../levelize.js'
 import { OPS, wgslFloat, type OpSpec } from '../ops.js'
 import { rowIndex, type Plan, type ScratchLayout } from '../plan.js'
 import { wgslPrelude } from './prelude.js'
@@ -30,7 +30,7 @@ const TERMS_PER_EXPRESSION = 8
  * const lv = levelize(parse('f = x * y')); emitWgsl(lv, planKernels(lv))  // '... let v_f = (v_x * v_y); ...'
  */
 export function emitWgsl(levels: Levels, plan: Plan): string {
-  return emit(levels, plan, undefined)
+  return emit(levels, plan, undefined, nodeNames(levels))
 }
 
 /** Which half of a segment's work a kernel does (see kernelSources). */
@@ -60,13 +60,28 @@ export function kernelSources(levels: Levels, plan: Plan): KernelSource[] {
   if (count === 1 || !plan.scratch) return [{ segment: 0, phase: 'reverse', wgsl: emitWgsl(levels, plan) }]
   const out: KernelSource[] = []
   const layout = plan.scratch
+  const names = nodeNames(levels)
+  // Each output's reverse sweep, split by segment once (not filtered again for every segment, which
+  // made 600 kernels of a 10^5-node graph take 9 s): a step belongs to its node's segment and to
+  // each segment holding one of its users (those pass terms back to the node through the scratch).
+  const steps = layout.schedules.map((schedule) => {
+    const bySegment: AdjointStep[][] = Array.from({ length: count }, () => [])
+    for (const step of schedule) {
+      let last = -1
+      for (const s of [layout.segment[step.node]!, ...step.users.map((u) => layout.segment[u.user]!)].sort((a, b) => a - b)) {
+        if (s >= 0 && s !== last) bySegment[s]!.push(step)
+        last = s
+      }
+    }
+    return bySegment
+  })
   // A segment whose values no later segment reads needs no forward kernel.
   const stores = (k: number) => {
     for (let i = plan.kernels[k]!.start; i < plan.kernels[k]!.end; i++) if (layout.valueRow[levels.order[i]!]! >= 0) return true
     return false
   }
-  for (let k = 0; k + 1 < count; k++) if (stores(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout }) })
-  for (let k = count - 1; k >= 0; k--) out.push({ segment: k, phase: 'reverse', wgsl: emit(levels, plan, { index: k, phase: 'reverse', layout }) })
+  for (let k = 0; k + 1 < count; k++) if (stores(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout, steps: [] }, names) })
+  for (let k = count - 1; k >= 0; k--) out.push({ segment: k, phase: 'reverse', wgsl: emit(levels, plan, { index: k, phase: 'reverse', layout, steps: steps.map((bySegment) => bySegment[k]!) }, names) })
   return out
 }
 
@@ -74,13 +89,13 @@ interface SegmentTarget {
   readonly index: number
   readonly phase: Phase
   readonly layout: ScratchLayout
+  /** Per output, the steps of its reverse sweep this segment takes part in, in sweep order. */
+  readonly steps: readonly (readonly AdjointStep[])[]
 }
 
-/** The WGSL of the whole graph (seg undefined) or of one segment's phase. */
-function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): string {
+/** The WGSL of the whole graph (seg undefined) or of one segment's phase; `names` from nodeNames. */
+function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined, names: readonly string[]): string {
   const { graph, order } = levels
-  const n = graph.nodeCount
-  const names = nodeNames(levels)
   const constOf = (id: number): number | undefined => (graph.kind(id) === 'const' ? graph.constValue(id) : undefined)
   const argsOf = (id: number) => graph.args(id).map((a) => names[a]!)
   const specOf = (id: number): OpSpec => OPS[graph.kind(id) as keyof typeof OPS]
@@ -144,14 +159,14 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): strin
     const ownsOutput = mine(out)
     line(ownsOutput ? `// ${output}: value, then reverse sweep` : `// ${output}: reverse sweep`)
     if (ownsOutput) line(`results[${rowIndex(plan, k)}u * s + b] = ${names[out]};`)
-    const adj = new Array<string | undefined>(n)
-    const schedule = layout ? layout.schedules[k]! : adjointSchedule(levels, out)
+    const adj = new Map<number, string>()
+    const schedule = seg ? seg.steps[k]! : adjointSchedule(levels, out)
     for (const { node, seed, users } of schedule) {
       const here = mine(node)
       if (layout && !here && layout.segment[node]! > seg!.index) continue
       const terms: string[] = seed && here ? ['1.0'] : []
       for (const { user, slot } of users) {
-        const g = adj[user]
+        const g = adj.get(user)
         if (g === undefined) continue
         const p = specOf(user).wgslPartials[slot]!(argsOf(user), graph.args(user).map(constOf), names[user]!)
         // A finite literal partial cannot turn a zero adjoint into NaN, so it needs no guard. A zero
@@ -177,7 +192,7 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): strin
       if (terms.length === 0) continue
       // d<k>_<source name> for named nodes, d<k>t<id> for the rest: never the same name twice.
       const name = names[node]!.startsWith('v_') ? `d${k}_${names[node]!.slice(2)}` : `d${k}${names[node]}`
-      adj[node] = name
+      adj.set(node, name)
       if (terms.length <= TERMS_PER_EXPRESSION) {
         line(`let ${name} = ${terms.join(' + ')};`)
       } else {
@@ -188,7 +203,7 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined): strin
     // The Jacobian rows: inputs are in the first segment.
     if (layout && seg!.index !== 0) return
     graph.inputs.forEach((input, i) => {
-      line(`results[${rowIndex(plan, k, i)}u * s + b] = ${adj[graph.inputNode(input)] ?? '0.0'};`)
+      line(`results[${rowIndex(plan, k, i)}u * s + b] = ${adj.get(graph.inputNode(input)) ?? '0.0'};`)
     })
   }
 

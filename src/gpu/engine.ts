@@ -14,7 +14,7 @@
  * WGSL error raises ShaderError with line:column and the source.
  */
 import { isGpuBinding, type BindingSource, type Bindings, type CheckedBindings } from '../bindings.js'
-import { kernelSources } from '../codegen/wgsl.js'
+import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import type { Graph } from '../graph.js'
 import { levelize } from '../levelize.js'
 import { COST_BUDGET, dispatchGrid, HARDWARE_COST_BUDGET, planKernels, tileSize, WORKGROUP_SIZE } from '../plan.js'
@@ -41,13 +41,13 @@ export interface GpuEngineOptions extends DeviceOptions {
   /** Print each kernel's plan and WGSL (also: env WAVEGRAD_DEBUG=1). */
   readonly debug?: boolean
   /**
-   * How inputs in JS arrays reach the GPU. 'writeBuffer' (default): queue.writeBuffer, through
-   * the implementation's own staging memory. 'staging': written into a mapped buffer each slot
-   * keeps, and copied from there; the buffer is reused run after run. On the software adapter
-   * 'staging' is slower (its buffers live in host memory, and writeBuffer fills them with one
-   * copy): bench/upload.ts measures both. On an H100, writeBuffer moved 4 MiB in 8.4 ms while the
-   * readback through such a kept buffer moved 8 MiB in 1.8 ms; whether 'staging' closes that gap
-   * there is not measured yet.
+   * How inputs in JS arrays reach the GPU. 'writeBuffer': queue.writeBuffer, through the
+   * implementation's own staging memory. 'staging': written into a mapped buffer each slot keeps,
+   * and copied from there; the buffer is reused run after run. Default: 'staging' on a GPU (on an
+   * H100, f = a*b + c*d at B = 2^20 ran in 9.9 ms against 22.3 ms, the upload 3.5 ms against 21.7),
+   * 'writeBuffer' on a software adapter (there 'staging' is slower: its buffers live in host memory
+   * and writeBuffer fills them with one copy). bench/upload.ts measures both; `engine.upload` says
+   * which one an engine uses.
    */
   readonly upload?: 'staging' | 'writeBuffer'
   /**
@@ -213,7 +213,7 @@ export class GpuEngine {
     if (options.upload !== undefined && options.upload !== 'staging' && options.upload !== 'writeBuffer') {
       throw new BindingError(`upload must be 'staging' or 'writeBuffer', got ${describe(options.upload)}`)
     }
-    this.#staged = options.upload === 'staging'
+    this.#staged = options.upload === undefined ? !acquired.software : options.upload === 'staging'
     if (options.segmentCost !== undefined && !(typeof options.segmentCost === 'number' && options.segmentCost >= 1)) {
       throw new BindingError(`segmentCost must be a number ≥ 1 (or Infinity), got ${describe(options.segmentCost)}`)
     }
@@ -318,6 +318,11 @@ export class GpuEngine {
     this.#tapes.delete(kernel)
   }
 
+  /** How this engine uploads inputs (the option, or the adapter's default). */
+  get upload(): 'staging' | 'writeBuffer' {
+    return this.#staged ? 'staging' : 'writeBuffer'
+  }
+
   /** The segment budget this engine plans fused kernels with (the option, or the adapter's default). */
   get segmentCost(): number {
     return this.#segmentCost
@@ -336,11 +341,12 @@ export class GpuEngine {
     this.#check()
     const levels = levelize(graph)
     const plan = planKernels(levels, { segmentCost: this.#segmentCost, jacobian: options.jacobian ?? true })
-    const sources = kernelSources(levels, plan)
+    let emitted: KernelSource[] | undefined
+    const sources = () => (emitted ??= kernelSources(levels, plan))
     if (this.#debug) {
       const { scratch, ...summary } = plan
       console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
-      for (const k of sources) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
+      for (const k of sources()) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
     }
     const one = (wgsl: string, group1: 'none' | 'scratch') => {
       let pipeline = this.#pipelines.get(wgsl)
@@ -363,7 +369,7 @@ export class GpuEngine {
     }
     const jacobian = plan.jacobian
     const build = async (): Promise<FusedBuild> => {
-      let built = { plan, sources }
+      let built = { plan, sources: sources() }
       for (;;) {
         const group1 = built.plan.scratch ? 'scratch' : 'none'
         try {
@@ -539,7 +545,14 @@ export class GpuEngine {
       const upload = (enc: GPUCommandEncoder) => {
         device.queue.writeBuffer(slot.params, 0, new Uint32Array([len, tile, grid.threadsPerRow, 0]))
         if (nIn) device.queue.writeBuffer(slot.steps, 0, steps)
-        const view = staging?.view()
+        let view: Float32Array | undefined
+        try {
+          view = staging?.view()
+        } catch (e) {
+          // Destroying the engine (its buffers) or the device unmaps the buffer under a waiting run.
+          if (this.#destroyed) throw destroyedInFlight()
+          throw this.#lost ?? new DeviceError(`the upload buffer is no longer mapped (was the device destroyed?): ${(e as Error).message}`, 'lost')
+        }
         const copies = rows.map((src, i) => this.#upload(enc, slot.inputs, i * tile, src, start, len, view))
         if (staging) {
           staging.unmap()

@@ -112,11 +112,13 @@ export class Kernel {
   readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
   readonly #build: () => Promise<FusedBuild>
   #plan: Plan
-  #sources: readonly KernelSource[]
+  #sources: readonly KernelSource[] | undefined
+  readonly #emit: () => readonly KernelSource[]
 
   /**
-   * `build` makes the fused pipelines (one per entry of its `sources`, which are `sources` unless the
-   * driver could not build kernels that big and the plan was cut finer). It runs now for tier
+   * `build` makes the fused pipelines (one per entry of its `sources`, which are `emit()`'s unless the
+   * driver could not build kernels that big and the plan was cut finer). `emit` runs at most once,
+   * when the WGSL is first needed: an interpreter-only kernel never pays for it (seconds at 10^5 nodes). It runs now for tier
    * 'fused'; for 'auto' after the first run (or at `ready`) unless the graph is larger than
    * AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only if a run asks
    * for the fused tier.
@@ -127,11 +129,11 @@ export class Kernel {
     /** The graph's structure when compiled (what the tape is built from, too). */
     readonly levels: Levels,
     plan: Plan,
-    sources: readonly KernelSource[],
+    emit: () => readonly KernelSource[],
     build: () => Promise<FusedBuild>,
   ) {
     this.#plan = plan
-    this.#sources = sources
+    this.#emit = emit
     this.#build = build
     // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
     // adapter both share the same cores, and the first result matters most (see #execute).
@@ -148,7 +150,7 @@ export class Kernel {
 
   /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
   get sources(): readonly KernelSource[] {
-    return this.#sources
+    return (this.#sources ??= this.#emit())
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */

@@ -1,6 +1,6 @@
 /**
  * The two ways inputs reach the GPU (engine option `upload`): through each slot's persistent mapped
- * buffer ('staging') and through queue.writeBuffer (the default). Both engines share one device and run the same kernels, so their results
+ * buffer ('staging', the default on a GPU) and through queue.writeBuffer (the default on a software adapter). Both engines share one device and run the same kernels, so their results
  * must agree bit for bit, on every kind of binding, over several tiles, pipelined, profiled,
  * resident, summed and concurrent; and both must match the float64 reference.
  */
@@ -96,6 +96,19 @@ describe("upload: 'staging' and 'writeBuffer'", () => {
     const runs = [11, 12, 13].map((seed) => bindings(seed).bindings)
     const together = await Promise.all(runs.map((r) => staged.evaluate(g, r)))
     for (let i = 0; i < runs.length; i++) expectIdentical(together[i]!, await direct.evaluate(g, runs[i]!))
+  })
+
+  test("the default is 'staging' on a GPU and 'writeBuffer' on a software adapter; an option overrides it", async () => {
+    expect(staged.upload).toBe('staging')
+    expect(direct.upload).toBe('writeBuffer')
+    const plain = await createGpuEngine({ device: staged.device })
+    try {
+      // The adapter's own words decide (lavapipe, llvmpipe, SwiftShader: software).
+      const software = /software|llvmpipe|lavapipe|swiftshader/i.test(plain.description)
+      expect(plain.upload).toBe(software ? 'writeBuffer' : 'staging')
+    } finally {
+      plain.destroy()
+    }
   })
 
   test('an unknown upload mode is a BindingError', async () => {
