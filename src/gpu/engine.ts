@@ -155,6 +155,8 @@ export class GpuEngine {
   readonly device: GPUDevice
   /** The adapter, in words; every result's `backend` says it. */
   readonly description: string
+  /** A software adapter (lavapipe, SwiftShader, WARP): the upload and segment defaults follow it. */
+  readonly software: boolean
   readonly #owned: boolean
   readonly #keepAlive: unknown
   readonly #maxTile: number
@@ -204,6 +206,7 @@ export class GpuEngine {
   constructor(acquired: AcquiredDevice, options: GpuEngineOptions = {}) {
     this.device = acquired.device
     this.description = acquired.description
+    this.software = acquired.software
     this.#owned = acquired.owned
     this.#keepAlive = acquired.keepAlive
     this.#maxTile = checkedOption('maxTileSize', options.maxTileSize, DEFAULT_TILE)

@@ -105,6 +105,7 @@ describe("upload: 'staging' and 'writeBuffer'", () => {
     try {
       // The adapter's own words decide (lavapipe, llvmpipe, SwiftShader: software).
       const software = /software|llvmpipe|lavapipe|swiftshader/i.test(plain.description)
+      expect(plain.software).toBe(software)
       expect(plain.upload).toBe(software ? 'writeBuffer' : 'staging')
     } finally {
       plain.destroy()
