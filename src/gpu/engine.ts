@@ -346,6 +346,9 @@ export class GpuEngine {
     const plan = planKernels(levels, { segmentCost: this.#segmentCost, jacobian: options.jacobian ?? true })
     let emitted: KernelSource[] | undefined
     const sources = () => (emitted ??= kernelSources(levels, plan))
+    // The fused tier needs the WGSL now (and a graph it cannot be emitted for fails here, at
+    // compile); the other tiers emit it only if the fused build starts.
+    if (this.tier === 'fused') sources()
     if (this.#debug) {
       const { scratch, ...summary } = plan
       console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)

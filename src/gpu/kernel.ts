@@ -117,11 +117,11 @@ export class Kernel {
 
   /**
    * `build` makes the fused pipelines (one per entry of its `sources`, which are `emit()`'s unless the
-   * driver could not build kernels that big and the plan was cut finer). `emit` runs at most once,
-   * when the WGSL is first needed: an interpreter-only kernel never pays for it (seconds at 10^5 nodes). It runs now for tier
-   * 'fused'; for 'auto' after the first run (or at `ready`) unless the graph is larger than
+   * driver could not build kernels that big and the plan was cut finer). The build runs now for
+   * tier 'fused'; for 'auto' after the first run (or at `ready`) unless the graph is larger than
    * AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only if a run asks
-   * for the fused tier.
+   * for the fused tier. `emit` (the WGSL) runs at most once, when first needed: a kernel that only
+   * ever runs on the interpreter never pays for it (seconds at 10^5 nodes).
    */
   constructor(
     readonly engine: GpuEngine,
