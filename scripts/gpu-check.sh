@@ -8,8 +8,10 @@
 #                     libopengl0 libgl1 libglx0 libgles2, amd64)
 #   .gpu/node.xz      this machine's Node 20 binary, xz-compressed
 #   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
-# From the environment: STAGES (default "tests upload bench huge peers"), each stage's budget in seconds
-# (TESTS_S UPLOAD_S BENCH_S HUGE_S PEERS_S), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
+# From the environment: STAGES (default "tests upload bench huge peers"; also "wavefront": the
+# wavefront-parallel prototype against the tiers at small batches, bench/wavefront.ts, not yet measured
+# on a GPU), each stage's budget in seconds (TESTS_S UPLOAD_S BENCH_S HUGE_S PEERS_S WAVEFRONT_S),
+# HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
 set -uo pipefail
 STAGES=" ${STAGES:-tests upload bench huge peers} "
 has() { [[ $STAGES == *" $1 "* ]]; }
@@ -69,4 +71,10 @@ if has peers; then
   PEERS_SIZES=${PEERS_SIZES:-16,20} timeout "${PEERS_S:-80}" node --expose-gc --import tsx bench/peers.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/peers.log" | tail -40
   git diff --quiet bench/PEERS.md || cp bench/PEERS.md "$OUT/PEERS.md"
   stamp "peers done"
+fi
+
+if has wavefront; then
+  timeout "${WAVEFRONT_S:-150}" node --import tsx bench/wavefront.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/wavefront.log" | tail -40
+  git diff --quiet bench/WAVEFRONT.generated.md || cp bench/WAVEFRONT.generated.md "$OUT/WAVEFRONT.generated.md"
+  stamp "wavefront done"
 fi
