@@ -9,7 +9,8 @@
  * (an op node consumed by a later segment) live in a scratch buffer, and only those; the reverse
  * sweep runs the segments backwards, each recomputing its own forward values from its inputs and
  * the scratch (checkpointing), and passes partial adjoints of earlier nodes back through the
- * scratch. See scratchLayout.
+ * scratch. A values-only plan's segments run forward only, each writing its outputs' value rows.
+ * See scratchLayout.
  *
  * Layout (structure of arrays, so neighbouring threads touch neighbouring words):
  *   inputs  : array<f32>, input k of binding b at  inputs[k * stride + b * steps[k]]
@@ -61,7 +62,7 @@ export interface ScratchLayout {
   readonly segment: Int32Array
   /** Scratch row of a node's value, -1 if it is not stored (an input, a constant, or used only in its own segment). */
   readonly valueRow: Int32Array
-  /** Per output: node -> scratch row of its partial adjoint from later segments. */
+  /** Per output (none in a values-only plan): node -> scratch row of its partial adjoint from later segments. */
   readonly adjointRow: readonly ReadonlyMap<number, number>[]
   /** Per output: node -> the segment that writes its adjoint row first (the others add to it). */
   readonly firstWriter: readonly ReadonlyMap<number, number>[]
@@ -97,8 +98,10 @@ export interface PlanOptions {
    */
   readonly segmentCost?: number | undefined
   /**
-   * false: values only (forward mode's JVP graphs, or a model's predictions): one row per output,
-   * no reverse sweep, and never segmented (a forward-only kernel compiles quickly).
+   * false: values only (forward mode's JVP graphs, forward-over-reverse HVPs, a model's
+   * predictions): one row per output and no reverse sweep. Segmented by the same budget: a
+   * forward-only kernel compiles faster than a full one but still super-linearly (lavapipe: 1,000
+   * nodes 1.5 s, 2,000 nodes 4.1 s, 5,000 nodes 16.9 s).
    */
   readonly jacobian?: boolean | undefined
 }
@@ -159,7 +162,7 @@ export function planKernels(levels: Levels, options: PlanOptions = {}): Plan {
     rows.push({ kind: 'value', output })
     if (jacobian) for (const input of inputs) rows.push({ kind: 'jacobian', output, input })
   }
-  const kernels = segments(levels, jacobian ? (options.segmentCost ?? COST_BUDGET) : Infinity)
+  const kernels = segments(levels, options.segmentCost ?? COST_BUDGET)
   return {
     inputs,
     outputs,
@@ -170,7 +173,7 @@ export function planKernels(levels: Levels, options: PlanOptions = {}): Plan {
     widest: levels.widest,
     liveCount: levels.liveCount,
     jacobian,
-    ...(kernels.length > 1 ? { scratch: scratchLayout(levels, kernels) } : {}),
+    ...(kernels.length > 1 ? { scratch: scratchLayout(levels, kernels, jacobian) } : {}),
   }
 }
 
@@ -222,9 +225,10 @@ function segments(levels: Levels, budget: number): KernelPlan[] {
  * The scratch rows of a segmented plan: a value row for every op node some later segment reads,
  * and, per output, an adjoint row for every node of an earlier segment that a later segment's
  * reverse sweep contributes to (only contributions that exist: a consumer whose own adjoint has no
- * term contributes nothing, as in the unsegmented kernel).
+ * term contributes nothing, as in the unsegmented kernel). A values-only plan has no adjoint rows
+ * (and no per-output sweeps).
  */
-function scratchLayout(levels: Levels, kernels: readonly KernelPlan[]): ScratchLayout {
+function scratchLayout(levels: Levels, kernels: readonly KernelPlan[], jacobian: boolean): ScratchLayout {
   const { graph, order } = levels
   const n = graph.nodeCount
   const segment = new Int32Array(n).fill(-1)
@@ -246,7 +250,7 @@ function scratchLayout(levels: Levels, kernels: readonly KernelPlan[]): ScratchL
   const firstWriter: Map<number, number>[] = []
   const schedules: AdjointStep[][] = []
   const defined: Uint8Array[] = []
-  for (const output of graph.outputs) {
+  for (const output of jacobian ? graph.outputs : []) {
     const schedule = adjointSchedule(levels, graph.outputNode(output))
     const has = reachedBy(schedule, n)
     const rowOf = new Map<number, number>()

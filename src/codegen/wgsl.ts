@@ -56,6 +56,7 @@ export interface KernelSource {
  * kernelSources(lv, planKernels(lv, { segmentCost: 100 })).map((k) => k.phase)  // ['forward', 'reverse', 'reverse']
  */
 export function kernelSources(levels: Levels, plan: Plan): KernelSource[] {
+  const { graph } = levels
   const count = plan.kernels.length
   if (count === 1 || !plan.scratch) return [{ segment: 0, phase: 'reverse', wgsl: emitWgsl(levels, plan) }]
   const out: KernelSource[] = []
@@ -79,6 +80,12 @@ export function kernelSources(levels: Levels, plan: Plan): KernelSource[] {
   const stores = (k: number) => {
     for (let i = plan.kernels[k]!.start; i < plan.kernels[k]!.end; i++) if (layout.valueRow[levels.order[i]!]! >= 0) return true
     return false
+  }
+  if (!plan.jacobian) {
+    // Values only: forward kernels alone, in order; each also writes the value rows of its outputs.
+    const owns = (k: number) => graph.outputs.some((o) => layout.segment[graph.outputNode(o)] === k)
+    for (let k = 0; k < count; k++) if (stores(k) || owns(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout, steps: [] }, names) })
+    return out
   }
   for (let k = 0; k + 1 < count; k++) if (stores(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout, steps: [] }, names) })
   for (let k = count - 1; k >= 0; k--) out.push({ segment: k, phase: 'reverse', wgsl: emit(levels, plan, { index: k, phase: 'reverse', layout, steps: steps.map((bySegment) => bySegment[k]!) }, names) })
@@ -122,7 +129,8 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined, names:
         else if (layout.valueRow[a]! >= 0 && !mine(a)) crossing.add(a)
       }
     }
-    if (seg!.phase === 'reverse') for (const o of graph.outputs) if (graph.kind(graph.outputNode(o)) === 'input' && mine(graph.outputNode(o))) wanted.add(graph.outputNode(o))
+    // Outputs that are inputs: their value rows are written by the segment holding them (0).
+    if (seg!.phase === 'reverse' || !plan.jacobian) for (const o of graph.outputs) if (graph.kind(graph.outputNode(o)) === 'input' && mine(graph.outputNode(o))) wanted.add(graph.outputNode(o))
   }
   graph.inputs.forEach((name, k) => {
     const id = graph.inputNode(name)
@@ -147,10 +155,13 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined, names:
       const id = order[i]!
       if (layout!.valueRow[id]! >= 0) line(`${cell(layout!.valueRow[id]!)} = ${names[id]};`)
     }
-  } else if (!plan.jacobian) {
+  }
+  if (!plan.jacobian) {
     line('// values only')
-    graph.outputs.forEach((output, k) => line(`results[${rowIndex(plan, k)}u * s + b] = ${names[graph.outputNode(output)]};`))
-  } else {
+    graph.outputs.forEach((output, k) => {
+      if (mine(graph.outputNode(output))) line(`results[${rowIndex(plan, k)}u * s + b] = ${names[graph.outputNode(output)]};`)
+    })
+  } else if (seg?.phase !== 'forward') {
     graph.outputs.forEach((output, k) => reverse(output, k))
   }
 

@@ -384,7 +384,7 @@ export class GpuEngine {
           // A driver that cannot build a kernel this big (NVIDIA's runs out of local memory between
           // ~2,000 and ~4,000 nodes: VK_ERROR_UNKNOWN) gets the graph cut into smaller segments.
           const largest = Math.max(...built.plan.kernels.map((k) => k.cost))
-          if (!(e instanceof DeviceError) || e.reason !== 'internal' || this.#lost || this.#destroyed || !jacobian || largest <= MIN_RETRY_COST) throw e
+          if (!(e instanceof DeviceError) || e.reason !== 'internal' || this.#lost || this.#destroyed || largest <= MIN_RETRY_COST) throw e
           const budget = Math.floor(largest / 4)
           if (this.#debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
           const finer = planKernels(levels, { segmentCost: budget, jacobian })
@@ -448,7 +448,9 @@ export class GpuEngine {
       await uploaded
       tape = t
     }
-    const scratchRows = tape ? 0 : (kernel.plan.scratch?.rows ?? 0)
+    // A segmented plan's kernels always bind a scratch (group 1), even when nothing crosses a cut
+    // (values-only segments that share no values).
+    const scratchRows = tape || !kernel.plan.scratch ? 0 : Math.max(1, kernel.plan.scratch.rows)
     const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
     for (;;) {
       let tile = tileSize(kernel.plan, this.device.limits, size, Math.min(this.#maxTile, this.#tileCap), tape?.registers ?? scratchRows)

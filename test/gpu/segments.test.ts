@@ -88,40 +88,13 @@ describe('segmented fused kernels', () => {
     // The real device, except that pipeline creation fails for long shaders, as NVIDIA's driver does
     // for kernels of a few thousand nodes (VK_ERROR_UNKNOWN: "failed to validate local memory").
     const own = await createGpuEngine()
-    const lines = ['a0 = x * y']
-    for (let i = 1; i <= 120; i++) lines.push(`a${i} = sin(a${i - 1}) * x + a${i >> 1} * 0.5`)
-    lines.push('f = a120 + a60 * y')
-    const g = parse(lines.join('\n'))
+    const g = chain()
     // The default budget follows the adapter: bigger kernels on a software one.
     expect(own.segmentCost).toBe(isSoftwareAdapter(own.device.adapterInfo) ? COST_BUDGET : HARDWARE_COST_BUDGET)
     const whole = planKernels(levelize(g), { segmentCost: COST_BUDGET })
     expect(whole.kernels).toHaveLength(1)
     const limit = kernelSources(levelize(g), whole)[0]!.wgsl.length / 2
-    const codes = new WeakMap<object, string>()
-    const refused: number[] = []
-    const device = new Proxy(own.device, {
-      get(target, key) {
-        if (key === 'createShaderModule') {
-          return (d: GPUShaderModuleDescriptor) => {
-            const m = target.createShaderModule(d)
-            codes.set(m, d.code)
-            return m
-          }
-        }
-        if (key === 'createComputePipelineAsync') {
-          return async (d: GPUComputePipelineDescriptor) => {
-            const code = codes.get(d.compute.module) ?? ''
-            if (code.length > limit) {
-              refused.push(code.length)
-              throw new Error('CreateComputePipelines failed with VK_ERROR_UNKNOWN (kernel too big for this test driver)')
-            }
-            return target.createComputePipelineAsync(d)
-          }
-        }
-        const v = Reflect.get(target, key, target) as unknown
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    })
+    const { device, refused } = refusingDevice(own.device, limit)
     const engine = await createGpuEngine({ device, tier: 'fused', segmentCost: COST_BUDGET })
     const kernel = engine.compile(g)
     await kernel.ready
@@ -138,4 +111,65 @@ describe('segmented fused kernels', () => {
     engine.destroy()
     own.destroy()
   })
+
+  test('a values-only kernel the driver refuses is cut finer too', async () => {
+    const own = await createGpuEngine()
+    const g = chain()
+    const whole = planKernels(levelize(g), { segmentCost: COST_BUDGET, jacobian: false })
+    const limit = kernelSources(levelize(g), whole)[0]!.wgsl.length / 2
+    const { device, refused } = refusingDevice(own.device, limit)
+    const engine = await createGpuEngine({ device, tier: 'fused', segmentCost: COST_BUDGET })
+    try {
+      const kernel = engine.compile(g, { jacobian: false })
+      await kernel.ready
+      expect(refused.length).toBeGreaterThan(0)
+      expect(kernel.plan.kernels.length).toBeGreaterThan(1)
+      expect(kernel.sources.every((k) => k.phase === 'forward' && k.wgsl.length <= limit)).toBe(true)
+      const r = rng(10)
+      const bindings = { x: randomArray(r, 777, -1, 1), y: randomArray(r, 777, -1, 1) }
+      const c = compareResults(await kernel.run(bindings), evaluateCpu(g, bindings, { precision: 'f32', jacobian: false }))
+      expect(c.maxError, c.where).toBeLessThan(2e-5)
+    } finally {
+      engine.destroy()
+      own.destroy()
+    }
+  })
 })
+
+/** A chain of 120 sin nodes, each also reading one halfway back. */
+function chain(): Graph {
+  const lines = ['a0 = x * y']
+  for (let i = 1; i <= 120; i++) lines.push(`a${i} = sin(a${i - 1}) * x + a${i >> 1} * 0.5`)
+  lines.push('f = a120 + a60 * y')
+  return parse(lines.join('\n'))
+}
+
+/** `real`, except that building a pipeline from a shader longer than `limit` fails (VK_ERROR_UNKNOWN), as NVIDIA's driver does for big kernels. */
+function refusingDevice(real: GPUDevice, limit: number): { device: GPUDevice; refused: number[] } {
+  const codes = new WeakMap<object, string>()
+  const refused: number[] = []
+  const device = new Proxy(real, {
+    get(target, key) {
+      if (key === 'createShaderModule') {
+        return (d: GPUShaderModuleDescriptor) => {
+          const m = target.createShaderModule(d)
+          codes.set(m, d.code)
+          return m
+        }
+      }
+      if (key === 'createComputePipelineAsync') {
+        return async (d: GPUComputePipelineDescriptor) => {
+          const code = codes.get(d.compute.module) ?? ''
+          if (code.length > limit) {
+            refused.push(code.length)
+            throw new Error('CreateComputePipelines failed with VK_ERROR_UNKNOWN (kernel too big for this test driver)')
+          }
+          return target.createComputePipelineAsync(d)
+        }
+      }
+      const v = Reflect.get(target, key, target) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+  return { device, refused }
+}
