@@ -1,6 +1,6 @@
 /**
- * The engine option `upload` on this adapter: 'writeBuffer' (default) against 'staging' (a mapped
- * buffer per slot, kept and reused), two engines on one device, interleaved runs, the same graphs
+ * The engine option `upload` on this adapter: 'writeBuffer' (the default on a software adapter)
+ * against 'staging' (a mapped buffer per slot, kept and reused; the default on a GPU), two engines on one device, interleaved runs, the same graphs
  * and inputs. Prints the median end-to-end run and the profiled upload/dispatch/readback split;
  * asserts nothing (the test is test/gpu/upload.test.ts).
  *

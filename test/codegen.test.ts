@@ -161,4 +161,45 @@ describe('compiled JS (benchmark baseline) equals the reference', () => {
     expect(Array.from(rows[0]!)).toEqual(Array.from(ref.values.f!))
     expect(Array.from(rows[1]!)).toEqual(Array.from(ref.jacobian.f!.x!))
   })
+
+  test('chunked code over several blocks of bindings, from an offset, with a number input and two outputs sharing partials', () => {
+    const g = new Graph()
+    const [x, y, a] = [g.input('x'), g.input('y'), g.input('a')]
+    let e = x
+    for (let i = 0; i < 600; i++) e = e.mul(a).add(e.sin().mul(y)).sub(e.mul(-0).tanh())
+    g.output('f', e)
+    g.output('h', e.mul(e.cos()))
+    g.output('why', y)
+    const lv = levelize(g)
+    const plan = planKernels(lv)
+    // 100 bindings from 37 on: blocks of 32, 32, 32 and 4, none starting at 0.
+    const B = 137
+    const xs = Float64Array.from({ length: B }, (_, i) => Math.sin(i) * 0.5)
+    const ys = Float64Array.from({ length: B }, (_, i) => Math.cos(i * 0.3) * 0.01)
+    const rows = plan.rows.map(() => new Float64Array(B).fill(7))
+    emitJs(lv, plan)([xs, ys, 0.999], rows, 37, 100)
+    const ref = evaluateCpu(g, { x: xs.subarray(37), y: ys.subarray(37), a: 0.999 })
+    plan.rows.forEach((row, r) => {
+      const want = row.kind === 'value' ? ref.values[row.output]! : ref.jacobian[row.output]![row.input!]!
+      expect(Array.from(rows[r]!.subarray(37)), `${row.kind} ${row.output} ${row.input ?? ''}`).toEqual(Array.from(want))
+      // Nothing outside the range is touched.
+      expect(rows[r]!.subarray(0, 37).every((v) => v === 7)).toBe(true)
+    })
+  })
+
+  test('a node with 5,000 users: its adjoint reads more values than a chunk hoists into locals', () => {
+    // (At 10^5 users hoisting them all overflowed the stack; a chunk now reads them in place.)
+    const g = new Graph()
+    const x = g.input('x')
+    let e = x.mul(1)
+    for (let i = 0; i < 5000; i++) e = e.mul(0.9999).add(x.mul(1 + i * 1e-6))
+    g.output('f', e)
+    const lv = levelize(g)
+    const plan = planKernels(lv)
+    const rows = plan.rows.map(() => new Float64Array(2))
+    emitJs(lv, plan)([[0.5, 1]], rows, 0, 2)
+    const ref = evaluateCpu(g, { x: [0.5, 1] })
+    expect(Array.from(rows[0]!)).toEqual(Array.from(ref.values.f!))
+    expect(Array.from(rows[1]!)).toEqual(Array.from(ref.jacobian.f!.x!))
+  })
 })

@@ -8,7 +8,8 @@
  * 700-node graph as one function ran ~100x slower). Inside a chunk every value and adjoint is a
  * local (a register or a stack slot); only a value that a later chunk reads crosses, through a
  * scratch row of BLOCK bindings, and the chunks run in turn over each block of BLOCK bindings (so
- * the scratch stays in cache and a call costs nothing per binding). A graph of one chunk runs
+ * the scratch stays in cache and a call costs nothing per binding; a graph with so many crossing
+ * values that the scratch would outgrow SCRATCH_BYTES runs fewer bindings a block). A graph of one chunk runs
  * straight over the whole range with no scratch. Statements call the op table's own eval/partials
  * closures (each call site sees one function, so V8 inlines it), so this cannot drift from the CPU
  * reference: same formulas, same order of summation, equal to the last bit. Used by the CPU engine
@@ -33,6 +34,14 @@ const SINGLE_BODY = 1000
 const CHUNK = 48
 /** Bindings per pass through the chunks: the scratch (crossing values × BLOCK doubles) stays in L1/L2 (128 was 1.4x slower at ~1,000 nodes). */
 const BLOCK = 32
+/** The scratch's bound: a graph with more crossing values runs fewer bindings per pass (down to one). */
+const SCRATCH_BYTES = 4 << 20
+/**
+ * A chunk reading more outside values than this (a node with 10^5 users gathers them all in one
+ * sum) reads them where they are used instead of into locals: a frame of 10^5 locals overflows
+ * the stack.
+ */
+const HOIST_LIMIT = 1000
 
 /**
  * A statement: `parts` joined, each number a variable (its value at this point), defining variable
@@ -138,10 +147,8 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   const size = stmts.length <= SINGLE_BODY ? Math.max(stmts.length, 1) : CHUNK
   const chunkOf = (s: number) => Math.floor(s / size)
   const chunks = Math.ceil(stmts.length / size) || 1
-  const defChunk = new Int32Array(vars).fill(-1)
   const lastUse = new Int32Array(vars).fill(-1)
   stmts.forEach((st, s) => {
-    if (st.def >= 0) defChunk[st.def] = chunkOf(s)
     for (const p of st.parts) if (typeof p === 'number') lastUse[p] = chunkOf(s)
   })
   // Scratch rows: a crossing variable takes a free row from its chunk to its last reader's, then
@@ -151,7 +158,7 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   let rowsUsed = 0
   const freedAfter: number[][] = Array.from({ length: chunks }, () => [])
   for (let c = 0; c < chunks; c++) {
-    if (c > 0) free.push(...freedAfter[c - 1]!)
+    if (c > 0) for (const row of freedAfter[c - 1]!) free.push(row)
     for (let s = c * size; s < Math.min(stmts.length, (c + 1) * size); s++) {
       const d = stmts[s]!.def
       if (d < 0 || lastUse[d]! <= c) continue
@@ -161,7 +168,8 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   }
 
   const single = chunks === 1
-  const at = (row: number) => (single ? 'i' : `${row * BLOCK} + j`)
+  const block = Math.max(1, Math.min(BLOCK, 2 ** Math.floor(Math.log2(SCRATCH_BYTES / 8 / Math.max(rowsUsed, 1)))))
+  const at = (row: number) => (single ? 'i' : `${row * block} + j`)
   const bodies: string[] = []
   for (let c = 0; c < chunks; c++) {
     const lines = stmts.slice(c * size, (c + 1) * size)
@@ -170,7 +178,16 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     const rows = new Set<number>()
     const local = new Set<number>()
     const body: string[] = []
+    // Outside values (inputs, other chunks' values) this chunk reads.
+    const outside = new Set<number>()
+    const defined = new Set<number>()
+    for (const st of lines) {
+      for (const p of st.parts) if (typeof p === 'number' && !defined.has(p)) outside.add(p)
+      if (st.def >= 0) defined.add(st.def)
+    }
+    const inline = outside.size > HOIST_LIMIT
     const name = (v: number) => {
+      if (inline && outside.has(v)) return v < graph.inputs.length ? `(typeof inputs[${v}] === 'number' ? inputs[${v}] : +inputs[${v}][i])` : `X[${at(scratchRow[v]!)}]`
       if (!local.has(v)) {
         local.add(v)
         if (v < graph.inputs.length) inputs.add(v)
@@ -210,10 +227,10 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
     single
       ? 'return chunks[0];'
       : [
-          `const X = new Float64Array(${Math.max(rowsUsed, 1) * BLOCK});`,
+          `const X = new Float64Array(${Math.max(rowsUsed, 1) * block});`,
           'return function run(inputs, R, start, len) {',
-          `  for (let b = start, end = start + len; b < end; b += ${BLOCK}) {`,
-          `    const n = Math.min(${BLOCK}, end - b);`,
+          `  for (let b = start, end = start + len; b < end; b += ${block}) {`,
+          `    const n = Math.min(${block}, end - b);`,
           '    for (let c = 0; c < chunks.length; c++) chunks[c](inputs, R, X, b, n);',
           '  }',
           '}',

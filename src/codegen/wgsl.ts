@@ -50,7 +50,8 @@ export interface KernelSource {
  * later segments read; a segment storing nothing has none), then the reverse kernels of S-1 .. 0
  * (each recomputes its segment's values, writes its outputs' value rows, runs its part of every
  * reverse sweep and passes partial adjoints of earlier nodes back through the scratch; segment 0
- * writes the Jacobian rows).
+ * writes the Jacobian rows). A values-only plan's segments have forward kernels only, 0 .. S-1,
+ * each also writing the value rows of the outputs it holds (a segment with neither has none).
  *
  * @example
  * kernelSources(lv, planKernels(lv, { segmentCost: 100 })).map((k) => k.phase)  // ['forward', 'reverse', 'reverse']

@@ -389,6 +389,8 @@ export class GpuEngine {
           if (this.#debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
           const finer = planKernels(levels, { segmentCost: budget, jacobian })
           built = { plan: finer, sources: kernelSources(levels, finer) }
+          // The refused WGSL is not kept (the kernel takes the build's sources when it ends).
+          emitted = undefined
         }
       }
     }

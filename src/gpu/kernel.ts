@@ -113,7 +113,8 @@ export class Kernel {
   readonly #build: () => Promise<FusedBuild>
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
-  readonly #emit: () => readonly KernelSource[]
+  /** Until the fused build has its own sources (then dropped, with the first WGSL it may hold). */
+  #emit: (() => readonly KernelSource[]) | undefined
 
   /**
    * `build` makes the fused pipelines (one per entry of its `sources`, which are `emit()`'s unless the
@@ -150,7 +151,7 @@ export class Kernel {
 
   /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
   get sources(): readonly KernelSource[] {
-    return (this.#sources ??= this.#emit())
+    return (this.#sources ??= this.#emit!())
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
@@ -164,6 +165,7 @@ export class Kernel {
       const building = this.#build().then((built) => {
         this.#plan = built.plan
         this.#sources = built.sources
+        this.#emit = undefined
         return built.pipelines
       })
       this.#pipeline = building
