@@ -173,46 +173,35 @@ export function emitJs(levels: Levels, plan: Plan): CompiledJs {
   const bodies: string[] = []
   for (let c = 0; c < chunks; c++) {
     const lines = stmts.slice(c * size, (c + 1) * size)
-    const loads = new Set<number>()
-    const inputs = new Set<number>()
-    const rows = new Set<number>()
-    const local = new Set<number>()
-    const body: string[] = []
-    // Outside values (inputs, other chunks' values) this chunk reads.
+    // The outside values (inputs, earlier chunks' values) this chunk reads.
     const outside = new Set<number>()
     const defined = new Set<number>()
     for (const st of lines) {
       for (const p of st.parts) if (typeof p === 'number' && !defined.has(p)) outside.add(p)
       if (st.def >= 0) defined.add(st.def)
     }
+    const inputs = [...outside].filter((v) => v < graph.inputs.length)
     const inline = outside.size > HOIST_LIMIT
-    const name = (v: number) => {
-      if (inline && outside.has(v)) return v < graph.inputs.length ? `(typeof inputs[${v}] === 'number' ? inputs[${v}] : +inputs[${v}][i])` : `X[${at(scratchRow[v]!)}]`
-      if (!local.has(v)) {
-        local.add(v)
-        if (v < graph.inputs.length) inputs.add(v)
-        else loads.add(v)
-      }
-      return `t${v}`
-    }
+    const read = (v: number) =>
+      v >= graph.inputs.length ? `X[${at(scratchRow[v]!)}]`
+      : inline ? `(typeof inputs[${v}] === 'number' ? inputs[${v}] : +inputs[${v}][i])`
+      : `typeof I${v} === 'number' ? I${v} : +I${v}[i]`
+    const rows = new Set<number>()
+    const body: string[] = []
     for (const st of lines) {
-      const expr = st.parts.map((p) => (typeof p === 'number' ? name(p) : p)).join('')
+      const expr = st.parts.map((p) => (typeof p !== 'number' ? p : inline && outside.has(p) ? read(p) : `t${p}`)).join('')
       if (st.def < 0) {
         rows.add(st.row!)
         body.push(`R${st.row}[i] = ${expr};`)
         continue
       }
-      local.add(st.def)
       body.push(`const t${st.def} = ${expr};`)
       if (scratchRow[st.def]! >= 0) body.push(`X[${at(scratchRow[st.def]!)}] = t${st.def};`)
     }
-    const head = [
-      ...[...inputs].map((k) => `const t${k} = typeof I${k} === 'number' ? I${k} : +I${k}[i];`),
-      ...[...loads].map((v) => `const t${v} = X[${at(scratchRow[v]!)}];`),
-    ]
+    const head = inline ? [] : [...outside].map((v) => `const t${v} = ${read(v)};`)
     bodies.push([
       'function (inputs, R, X, start, len) {',
-      ...[...inputs].map((k) => `const I${k} = inputs[${k}];`),
+      ...(inline ? [] : inputs.map((k) => `const I${k} = inputs[${k}];`)),
       ...[...rows].map((r) => `const R${r} = R[${r}];`),
       single ? 'for (let i = start, end = start + len; i < end; i++) {' : 'for (let j = 0; j < len; j++) {\nconst i = start + j;',
       ...head,

@@ -82,14 +82,16 @@ export function kernelSources(levels: Levels, plan: Plan): KernelSource[] {
     for (let i = plan.kernels[k]!.start; i < plan.kernels[k]!.end; i++) if (layout.valueRow[levels.order[i]!]! >= 0) return true
     return false
   }
+  const kernel = (index: number, phase: Phase) =>
+    out.push({ segment: index, phase, wgsl: emit(levels, plan, { index, phase, layout, steps: phase === 'forward' ? [] : steps.map((bySegment) => bySegment[index]!) }, names) })
   if (!plan.jacobian) {
     // Values only: forward kernels alone, in order; each also writes the value rows of its outputs.
     const owns = (k: number) => graph.outputs.some((o) => layout.segment[graph.outputNode(o)] === k)
-    for (let k = 0; k < count; k++) if (stores(k) || owns(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout, steps: [] }, names) })
+    for (let k = 0; k < count; k++) if (stores(k) || owns(k)) kernel(k, 'forward')
     return out
   }
-  for (let k = 0; k + 1 < count; k++) if (stores(k)) out.push({ segment: k, phase: 'forward', wgsl: emit(levels, plan, { index: k, phase: 'forward', layout, steps: [] }, names) })
-  for (let k = count - 1; k >= 0; k--) out.push({ segment: k, phase: 'reverse', wgsl: emit(levels, plan, { index: k, phase: 'reverse', layout, steps: steps.map((bySegment) => bySegment[k]!) }, names) })
+  for (let k = 0; k + 1 < count; k++) if (stores(k)) kernel(k, 'forward')
+  for (let k = count - 1; k >= 0; k--) kernel(k, 'reverse')
   return out
 }
 
@@ -174,8 +176,8 @@ function emit(levels: Levels, plan: Plan, seg: SegmentTarget | undefined, names:
     const adj = new Map<number, string>()
     const schedule = seg ? seg.steps[k]! : adjointSchedule(levels, out)
     for (const { node, seed, users } of schedule) {
+      // (A segment's steps hold no node of a later one: a user never precedes its argument.)
       const here = mine(node)
-      if (layout && !here && layout.segment[node]! > seg!.index) continue
       const terms: string[] = seed && here ? ['1.0'] : []
       for (const { user, slot } of users) {
         const g = adj.get(user)

@@ -344,16 +344,6 @@ export class GpuEngine {
     this.#check()
     const levels = levelize(graph)
     const plan = planKernels(levels, { segmentCost: this.#segmentCost, jacobian: options.jacobian ?? true })
-    let emitted: KernelSource[] | undefined
-    const sources = () => (emitted ??= kernelSources(levels, plan))
-    // The fused tier needs the WGSL now (and a graph it cannot be emitted for fails here, at
-    // compile); the other tiers emit it only if the fused build starts.
-    if (this.tier === 'fused') sources()
-    if (this.#debug) {
-      const { scratch, ...summary } = plan
-      console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
-      for (const k of sources()) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
-    }
     const one = (wgsl: string, group1: 'none' | 'scratch') => {
       let pipeline = this.#pipelines.get(wgsl)
       if (pipeline) {
@@ -374,8 +364,8 @@ export class GpuEngine {
       return pipeline
     }
     const jacobian = plan.jacobian
-    const build = async (): Promise<FusedBuild> => {
-      let built = { plan, sources: sources() }
+    const build = async (sources: readonly KernelSource[]): Promise<FusedBuild> => {
+      let built = { plan, sources }
       for (;;) {
         const group1 = built.plan.scratch ? 'scratch' : 'none'
         try {
@@ -389,12 +379,16 @@ export class GpuEngine {
           if (this.#debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
           const finer = planKernels(levels, { segmentCost: budget, jacobian })
           built = { plan: finer, sources: kernelSources(levels, finer) }
-          // The refused WGSL is not kept (the kernel takes the build's sources when it ends).
-          emitted = undefined
         }
       }
     }
-    return new Kernel(this, graph, levels, plan, sources, build)
+    const kernel = new Kernel(this, graph, levels, plan, () => kernelSources(levels, plan), build)
+    if (this.#debug) {
+      const { scratch, ...summary } = plan
+      console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
+      for (const k of kernel.sources) console.error(`[wavegrad] WGSL, segment ${k.segment} ${k.phase}\n${k.wgsl}`)
+    }
+    return kernel
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */

@@ -110,19 +110,19 @@ export class Kernel {
   #fused: 'pending' | 'ready' | 'failed' = 'pending'
   #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
   readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
-  readonly #build: () => Promise<FusedBuild>
+  readonly #build: (sources: readonly KernelSource[]) => Promise<FusedBuild>
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
-  /** Until the fused build has its own sources (then dropped, with the first WGSL it may hold). */
-  #emit: (() => readonly KernelSource[]) | undefined
+  readonly #emit: () => readonly KernelSource[]
 
   /**
-   * `build` makes the fused pipelines (one per entry of its `sources`, which are `emit()`'s unless the
-   * driver could not build kernels that big and the plan was cut finer). The build runs now for
-   * tier 'fused'; for 'auto' after the first run (or at `ready`) unless the graph is larger than
-   * AUTO_FUSE_LIMIT (such a graph stays on the interpreter); for 'interpreter' only if a run asks
-   * for the fused tier. `emit` (the WGSL) runs at most once, when first needed: a kernel that only
-   * ever runs on the interpreter never pays for it (seconds at 10^5 nodes).
+   * `emit` gives the plan's WGSL (kernelSources), at most once and only when first needed: a kernel
+   * that only ever runs on the interpreter never pays for it (seconds at 10^5 nodes). `build` makes
+   * the fused pipelines from those sources (its result's sources differ where the driver could not
+   * build kernels that big and the plan was cut finer). The build runs now for tier 'fused' (whose
+   * WGSL is emitted now, so a graph it cannot be emitted for fails at compile); for 'auto' after
+   * the first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT (such a graph
+   * stays on the interpreter); for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
     readonly engine: GpuEngine,
@@ -131,14 +131,17 @@ export class Kernel {
     readonly levels: Levels,
     plan: Plan,
     emit: () => readonly KernelSource[],
-    build: () => Promise<FusedBuild>,
+    build: (sources: readonly KernelSource[]) => Promise<FusedBuild>,
   ) {
     this.#plan = plan
     this.#emit = emit
     this.#build = build
     // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
     // adapter both share the same cores, and the first result matters most (see #execute).
-    if (engine.tier === 'fused') void this.pipelines.catch(() => undefined)
+    if (engine.tier === 'fused') {
+      void this.sources
+      void this.pipelines.catch(() => undefined)
+    }
   }
 
   /**
@@ -151,7 +154,7 @@ export class Kernel {
 
   /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
   get sources(): readonly KernelSource[] {
-    return (this.#sources ??= this.#emit!())
+    return (this.#sources ??= this.#emit())
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
@@ -162,10 +165,10 @@ export class Kernel {
   /** The fused pipelines in dispatch order (built on first use where the engine's tier is 'interpreter'). */
   get pipelines(): Promise<GPUComputePipeline[]> {
     if (!this.#pipeline) {
-      const building = this.#build().then((built) => {
+      // (An emission error rejects, as a failed build does.)
+      const building = (async () => this.#build(this.sources))().then((built) => {
         this.#plan = built.plan
         this.#sources = built.sources
-        this.#emit = undefined
         return built.pipelines
       })
       this.#pipeline = building
