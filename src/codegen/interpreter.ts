@@ -222,9 +222,8 @@ export function registerBytes(registers: number, tile: number): number {
   return registers * Math.ceil(threads / INTERPRETER_WORKGROUP) * INTERPRETER_WORKGROUP * 16
 }
 
-/** The largest tile whose register file fits one storage buffer binding. */
-export function interpreterTileLimit(registers: number, limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }): number {
-  const bytes = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)
+/** The largest tile whose register file fits in `bytes` (at most one storage buffer binding). */
+export function interpreterTileLimit(registers: number, bytes: number): number {
   return Math.floor(bytes / (registers * 16 * INTERPRETER_WORKGROUP)) * INTERPRETER_WORKGROUP * LANES_PER_THREAD
 }
 

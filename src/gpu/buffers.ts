@@ -37,10 +37,6 @@ export interface Slot {
   staging?: GPUBuffer
   /** MAP_WRITE buffer the inputs are written into and copied from (engine option upload: 'staging'). */
   upload?: UploadStaging
-  /** Per-binding scratch: the interpreter's registers, or a segmented kernel's scratch rows. */
-  regs?: GPUBuffer
-  /** Group 1 of a segmented kernel over `regs`. */
-  scratchGroup?: { readonly buffer: GPUBuffer; readonly group: GPUBindGroup }
   /** The parameter-gradient reduction's buffers and bind group (gpu/reduce.ts), on first use. */
   sum?: SumResources
 }
@@ -125,9 +121,17 @@ export function scratchBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
   return device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } }] })
 }
 
-/** Grow-only buffer slots, two of them, so tile i+1 can upload while tile i is read back. */
+/**
+ * Grow-only buffer slots, two of them, so tile i+1 can upload while tile i is read back; and one
+ * register file both slots share (the interpreter's registers, or a segmented kernel's scratch
+ * rows): a tile's dispatches run after the previous tile's in queue order anyway, and on a
+ * software adapter creating and zeroing a register file of ~128 MiB costs hundreds of ms, so it
+ * is made once (see GpuEngine.interpreter) and not once per slot or per graph.
+ */
 export class SlotPool {
   #slots: (Slot | undefined)[] = [undefined, undefined]
+  #regs: GPUBuffer | undefined
+  #scratchGroup: { readonly buffer: GPUBuffer; readonly group: GPUBindGroup } | undefined
   #warmup: GPUBindGroup | undefined
   #warmupScratch: GPUBindGroup | undefined
 
@@ -174,21 +178,21 @@ export class SlotPool {
     return slot.upload
   }
 
-  /** The slot's register file for the interpreter, at least `bytes` large. */
-  regs(slot: Slot, bytes: number): GPUBuffer {
-    if (slot.regs && slot.regs.size >= bytes) return slot.regs
-    slot.regs?.destroy()
-    slot.regs = this.device.createBuffer({ label: 'wavegrad interpreter registers', size: Math.max(bytes, 16), usage: STORAGE })
-    return slot.regs
+  /** The register file, at least `bytes` large (grown, never shrunk). */
+  regs(bytes: number): GPUBuffer {
+    if (this.#regs && this.#regs.size >= bytes) return this.#regs
+    this.#regs?.destroy()
+    this.#regs = this.device.createBuffer({ label: 'wavegrad register file', size: Math.max(bytes, 16), usage: STORAGE })
+    return this.#regs
   }
 
-  /** Group 1 of a segmented kernel for this slot: its scratch, at least `bytes` large. */
-  scratch(slot: Slot, bytes: number): GPUBindGroup {
-    const buffer = this.regs(slot, bytes)
-    if (slot.scratchGroup?.buffer !== buffer) {
-      slot.scratchGroup = { buffer, group: this.device.createBindGroup({ layout: this.scratchLayout, entries: [{ binding: 0, resource: { buffer } }] }) }
+  /** Group 1 of a segmented kernel: the register file as its scratch, at least `bytes` large. */
+  scratch(bytes: number): GPUBindGroup {
+    const buffer = this.regs(bytes)
+    if (this.#scratchGroup?.buffer !== buffer) {
+      this.#scratchGroup = { buffer, group: this.device.createBindGroup({ layout: this.scratchLayout, entries: [{ binding: 0, resource: { buffer } }] }) }
     }
-    return slot.scratchGroup.group
+    return this.#scratchGroup.group
   }
 
   /** A bind group over tiny buffers with params.n = 0 (every thread returns at once). */
@@ -230,20 +234,16 @@ export class SlotPool {
 
   /** Buffers held now (the warm-up's 64 bytes excluded). */
   stats(): { buffers: number; bufferBytes: number } {
-    let buffers = 0
-    let bufferBytes = 0
-    for (const s of this.#slots) {
-      for (const b of s ? slotBuffers(s) : []) {
-        buffers++
-        bufferBytes += b.size
-      }
-    }
-    return { buffers, bufferBytes }
+    const held = [...this.#slots.flatMap((s) => (s ? slotBuffers(s) : [])), ...(this.#regs ? [this.#regs] : [])]
+    return { buffers: held.length, bufferBytes: held.reduce((sum, b) => sum + b.size, 0) }
   }
 
   destroy(): void {
     for (const s of this.#slots) if (s) destroySlot(s)
     this.#slots = [undefined, undefined]
+    this.#regs?.destroy()
+    this.#regs = undefined
+    this.#scratchGroup = undefined
   }
 
   #bindGroup(inputs: GPUBuffer, results: GPUBuffer, params: GPUBuffer, steps: GPUBuffer): GPUBindGroup {
@@ -255,7 +255,7 @@ export class SlotPool {
 }
 
 function slotBuffers(s: Slot): GPUBuffer[] {
-  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.upload ? [s.upload.buffer] : []), ...(s.regs ? [s.regs] : []), ...(s.sum ? [s.sum.partials, s.sum.uniform, s.sum.which] : [])]
+  return [s.inputs, s.results, s.params, s.steps, ...(s.staging ? [s.staging] : []), ...(s.upload ? [s.upload.buffer] : []), ...(s.sum ? [s.sum.partials, s.sum.uniform, s.sum.which] : [])]
 }
 
 function destroySlot(s: Slot): void {

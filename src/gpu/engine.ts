@@ -34,6 +34,12 @@ const DEFAULT_TILE = 1 << 20
 const MIN_TILE = 1024
 /** A fused kernel that fails to build is cut finer (a quarter of its cost) down to this cost. */
 const MIN_RETRY_COST = 256
+/**
+ * A software adapter's register file (the interpreter's registers, a segmented kernel's scratch):
+ * made and zeroed with the interpreter, and interpreter tiles sized to fit it, so that a new
+ * graph's first run does not pay for a new one (~0.3-0.5 s for 2 x 128 MiB on lavapipe).
+ */
+const SOFTWARE_REGISTER_FILE = 128 * 2 ** 20
 
 export interface GpuEngineOptions extends DeviceOptions {
   /** Largest number of bindings per tile (default 2^20; device limits may lower it). */
@@ -54,7 +60,8 @@ export interface GpuEngineOptions extends DeviceOptions {
    * 'fused' (default): every graph gets its own fused kernel. 'interpreter': every graph runs on
    * one tape interpreter, compiled once per engine (no per-graph compile). 'auto': a new graph runs
    * on the interpreter until its fused kernel is built, then on the fused kernel. The interpreter
-   * is built at engine creation unless the tier is 'fused'. On the software adapter the
+   * is built at engine creation unless the tier is 'fused' (on a software adapter, with its
+   * register file: 128 MiB, or the device's storage binding limit if lower). On the software adapter the
    * interpreter runs ~15-20x slower than a fused kernel at 1,000 nodes (bench/RESULTS.md), so 'auto' pays
    * off where a fused compile takes seconds (graphs of hundreds of nodes and more).
    */
@@ -199,6 +206,8 @@ export class GpuEngine {
     if (this.#owned) this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
   }
   #scratch = new Float32Array(0)
+  /** Bytes of register file an interpreter tile may use (see SOFTWARE_REGISTER_FILE). */
+  readonly #registerFile: number
   #queue: Promise<unknown> = Promise.resolve()
   #lost: DeviceError | undefined
   #destroyed = false
@@ -210,6 +219,8 @@ export class GpuEngine {
     this.#owned = acquired.owned
     this.#keepAlive = acquired.keepAlive
     this.#maxTile = checkedOption('maxTileSize', options.maxTileSize, DEFAULT_TILE)
+    const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits
+    this.#registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, acquired.software ? SOFTWARE_REGISTER_FILE : Infinity)
     this.#segmentCost = options.segmentCost ?? (acquired.software ? COST_BUDGET : HARDWARE_COST_BUDGET)
     this.#pipelineCacheSize = checkedOption('pipelineCacheSize', options.pipelineCacheSize, 128)
     this.#tapeCacheSize = checkedOption('tapeCacheSize', options.tapeCacheSize, 64)
@@ -451,7 +462,7 @@ export class GpuEngine {
     for (;;) {
       let tile = tileSize(kernel.plan, this.device.limits, size, Math.min(this.#maxTile, this.#tileCap), tape?.registers ?? scratchRows)
       // The register file is padded to whole workgroups: keep it within one binding too.
-      if (tape) tile = Math.max(1, Math.min(tile, interpreterTileLimit(tape.registers, this.device.limits)))
+      if (tape) tile = Math.max(1, Math.min(tile, interpreterTileLimit(tape.registers, this.#registerFile)))
       if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
       const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
       const pending: (Promise<void> | undefined)[] = [undefined, undefined]
@@ -528,8 +539,8 @@ export class GpuEngine {
           const slot = this.#slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
           if (sums) this.#slots.sum(slot, sumWords, sums.rows.length, this.#reduceLayout)
           const staging = staged ? this.#slots.upload(slot, Math.max(inRows, 1) * tile * 4) : undefined
-          if (tape) return [slot, kernel.interpreterGroup(k, this.#slots.regs(slot, registerBytes(tape.registers, tile))), staging] as const
-          return [slot, scratchRows ? this.#slots.scratch(slot, scratchRows * tile * 4) : undefined, staging] as const
+          if (tape) return [slot, kernel.interpreterGroup(this.#slots.regs(registerBytes(tape.registers, tile))), staging] as const
+          return [slot, scratchRows ? this.#slots.scratch(scratchRows * tile * 4) : undefined, staging] as const
         }, 'buffer allocation failed')
       } catch (e) {
         // A browser may throw (RangeError) where Dawn reports an out-of-memory error.
@@ -681,7 +692,11 @@ export class GpuEngine {
       if (group1 === 'scratch') pass.setBindGroup(1, this.#slots.warmupScratch())
       if (group1 === 'interpreter') {
         const buffer = (size: number, usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size, usage })
-        pass.setBindGroup(1, this.interpreterBindGroup(buffer(CHUNK_BYTES, UNIFORM), buffer(16, STORAGE), buffer(16, STORAGE)), [0])
+        // On a software adapter the run's register file: made and zeroed (at its first use) here.
+        // Runs grow it only for bigger tiles than it fits; one that does meanwhile destroys it only
+        // after this submission (nothing between here and submit yields).
+        const regs = this.software ? this.#slots.regs(this.#registerFile) : buffer(16, STORAGE)
+        pass.setBindGroup(1, this.interpreterBindGroup(buffer(CHUNK_BYTES, UNIFORM), buffer(16, STORAGE), regs), [0])
       }
       pass.dispatchWorkgroups(1)
       pass.end()

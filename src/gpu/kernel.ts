@@ -109,7 +109,7 @@ export class Kernel {
   #pipeline: Promise<GPUComputePipeline[]> | undefined
   #fused: 'pending' | 'ready' | 'failed' = 'pending'
   #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
-  readonly #groups: ({ regs: GPUBuffer; group: GPUBindGroup } | undefined)[] = [undefined, undefined]
+  #group: { regs: GPUBuffer; group: GPUBindGroup } | undefined
   readonly #build: (sources: readonly KernelSource[]) => Promise<FusedBuild>
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
@@ -243,17 +243,16 @@ export class Kernel {
     this.#tape?.tape.destroy()
     this.#tape?.consts.destroy()
     this.#tape = undefined
-    this.#groups.fill(undefined)
+    this.#group = undefined
     this.engine.forgetTape(this)
   }
 
-  /** Group 1 of the interpreter for slot k, rebuilt when the slot's register file changed. */
-  interpreterGroup(k: number, regs: GPUBuffer): GPUBindGroup {
-    const hit = this.#groups[k]
-    if (hit && hit.regs === regs) return hit.group
+  /** Group 1 of the interpreter, rebuilt when the engine's register file changed. */
+  interpreterGroup(regs: GPUBuffer): GPUBindGroup {
+    if (this.#group?.regs === regs) return this.#group.group
     const { tape, consts } = this.tapeBuffers()
     const group = this.engine.interpreterBindGroup(tape, consts, regs)
-    this.#groups[k] = { regs, group }
+    this.#group = { regs, group }
     return group
   }
 

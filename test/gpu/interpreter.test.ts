@@ -76,6 +76,35 @@ describe('interpreter tier: one shader runs every graph', () => {
     })
     expectMatchesReference(gpu, g, { x: xs }, 1e-3)
   })
+
+  test("new graphs reuse the register file (a software adapter's is made with the interpreter); tiles are cut to fit it", async () => {
+    // ~1,500 registers per binding: 2^15 bindings need ~200 MiB of registers, so the run takes
+    // several tiles of the (at most 128 MiB) register file, each from where the last one ended.
+    const graphOf = (seed: number) => {
+      const g = new Graph()
+      const x = g.input('x')
+      const y = g.input('y')
+      let e = x
+      for (let i = 0; i < 250; i++) e = e.mul(0.999 + seed * 1e-4).add(e.sin().mul(0.001)).add(y.mul(1e-5))
+      g.output('f', e)
+      return g
+    }
+    const r = rng(77)
+    const bindings = { x: randomArray(r, 1 << 15, -2, 2), y: randomArray(r, 1 << 15, -1, 1) }
+    const registers = buildTape(levelize(graphOf(1)), planKernels(levelize(graphOf(1)))).registers
+    expect(registers * 16 * (1 << 15) / 4).toBeGreaterThan(128 * 2 ** 20)
+    const before = engine.stats().bufferBytes
+    if (engine.software) expect(before).toBeGreaterThanOrEqual(Math.min(128 * 2 ** 20, engine.device.limits.maxStorageBufferBindingSize))
+    const first = await engine.compile(graphOf(1)).run(bindings, { profile: true })
+    expect(first.timings!.tiles).toBeGreaterThan(1)
+    expectMatchesReference(first, graphOf(1), bindings, 1e-4)
+    const after = engine.stats()
+    const second = await engine.evaluate(graphOf(2), bindings)
+    expectMatchesReference(second, graphOf(2), bindings, 1e-4)
+    // The second graph allocated nothing but its tape (2 buffers).
+    expect(engine.stats().bufferBytes - after.bufferBytes).toBeLessThan(2 ** 20)
+    if (engine.software) expect(after.bufferBytes - before).toBeLessThan(64 * 2 ** 20)
+  })
 })
 
 describe('interpreter: one reverse sweep for up to four outputs', () => {
