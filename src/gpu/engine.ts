@@ -302,8 +302,9 @@ export class GpuEngine {
   }
 
   /**
-   * What the engine holds on the GPU now: buffers (count, bytes: buffer slots and interpreter
-   * tapes), cached pipelines and tapes. Bounded by the tile size and the two cache sizes.
+   * What the engine holds on the GPU now: buffers (count, bytes: buffer slots, the register file
+   * and interpreter tapes), cached pipelines and tapes. Bounded by the tile size, the device's
+   * storage binding limit and the two cache sizes.
    */
   stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number } {
     let { buffers, bufferBytes } = this.#slots.stats()
