@@ -186,6 +186,28 @@ export class SlotPool {
     return this.#regs
   }
 
+  /** The register file as it is now (undefined before the first one is made or after destroy). */
+  get currentRegs(): GPUBuffer | undefined {
+    return this.#regs
+  }
+
+  /**
+   * Makes a register file of `bytes` unless one exists (one that exists is never replaced here: a
+   * run may hold it, its submission still to come). Returns the one it made, or undefined.
+   */
+  reserveRegs(bytes: number): GPUBuffer | undefined {
+    if (this.#regs) return undefined
+    return this.regs(bytes)
+  }
+
+  /** Forgets `buffer` if it is the register file (one whose creation failed: invalid, never used). */
+  dropRegs(buffer: GPUBuffer): void {
+    if (this.#regs !== buffer) return
+    buffer.destroy()
+    this.#regs = undefined
+    this.#scratchGroup = undefined
+  }
+
   /** Group 1 of a segmented kernel: the register file as its scratch, at least `bytes` large. */
   scratch(bytes: number): GPUBindGroup {
     const buffer = this.regs(bytes)

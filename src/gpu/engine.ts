@@ -289,7 +289,7 @@ export class GpuEngine {
     return this.#reducer
   }
 
-  /** A bind group for the interpreter's group 1 (a kernel caches it per slot); one tape chunk at a time. */
+  /** A bind group for the interpreter's group 1 (a kernel caches it per register file); one tape chunk at a time. */
   interpreterBindGroup(tape: GPUBuffer, consts: GPUBuffer, regs: GPUBuffer): GPUBindGroup {
     return this.device.createBindGroup({
       layout: this.#interpreterLayout,
@@ -683,8 +683,16 @@ export class GpuEngine {
     } catch (e) {
       throw this.#lost ?? new DeviceError(`compute pipeline creation failed: ${(e as Error).message}`)
     }
+    // A software adapter's register file, made here with the interpreter unless one exists (see
+    // SOFTWARE_REGISTER_FILE); if it cannot be made, runs make theirs as they need them.
+    if (group1 === 'interpreter' && this.software && !this.#destroyed && !this.#lost) {
+      const [made, reserved] = this.#guard(() => this.#slots.reserveRegs(this.#registerFile), 'making the register file failed')
+      await reserved.catch(() => made && this.#slots.dropRegs(made))
+    }
     // Warm-up: a software adapter compiles the pipeline at its first dispatch, not above. It uses
-    // buffers of its own so that it never races a run for the slots.
+    // buffers of its own so that it never races a run for the slots, except the register file,
+    // which it binds as it is (never grown or replaced here, so a run that holds it loses
+    // nothing) so that its zeroing at first use happens now.
     const [, warmed] = this.#guard(() => {
       const enc = device.createCommandEncoder()
       const pass = enc.beginComputePass()
@@ -693,10 +701,7 @@ export class GpuEngine {
       if (group1 === 'scratch') pass.setBindGroup(1, this.#slots.warmupScratch())
       if (group1 === 'interpreter') {
         const buffer = (size: number, usage: number) => device.createBuffer({ label: 'wavegrad warm-up', size, usage })
-        // On a software adapter the run's register file: made and zeroed (at its first use) here.
-        // Runs grow it only for bigger tiles than it fits; one that does meanwhile destroys it only
-        // after this submission (nothing between here and submit yields).
-        const regs = this.software ? this.#slots.regs(this.#registerFile) : buffer(16, STORAGE)
+        const regs = (this.software && !this.#destroyed ? this.#slots.currentRegs : undefined) ?? buffer(16, STORAGE)
         pass.setBindGroup(1, this.interpreterBindGroup(buffer(CHUNK_BYTES, UNIFORM), buffer(16, STORAGE), regs), [0])
       }
       pass.dispatchWorkgroups(1)
