@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, planKernels, type Expr } from '../src/index.js'
+import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, programOf, type Expr } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
 import { benchGraph, benchInputs } from './graphs.js'
 
@@ -52,12 +52,12 @@ console.log(`adapter: ${engine.description}`)
 for (const size of SIZES) {
   const g = benchGraph(size)
   const levels = levelize(g)
-  const plan = planKernels(levels)
+  const plan = programOf(g)
   t = performance.now()
   const kernel = engine.compile(g)
   await kernel.ready
   const compileMs = performance.now() - t
-  const js = emitJs(levels, plan)
+  const js = emitJs(plan)
   const cpuKernel = cpuEngine.compile(g)
   for (const B of BATCHES) {
     const bindings = inputsFor(g, B)

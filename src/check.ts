@@ -18,13 +18,12 @@ import { rowScale, scaledError } from './verify.js'
 import type { Bindings } from './bindings.js'
 import { BindingError } from './errors.js'
 import { describe, requireOutputs, type Graph } from './graph.js'
-import { evaluateCpu, type Results } from './reference.js'
+import { evaluateCpu } from './reference.js'
+import type { Evaluator, Results } from './results.js'
 import { mulberry32 } from './util/random.js'
 
 /** What checkGradients needs of an engine: GpuEngine, CpuEngine, or a stand-in. */
-export interface GradientEngine {
-  evaluate(graph: Graph, bindings: Bindings): Promise<Results<ArrayLike<number>>> | Results<ArrayLike<number>>
-}
+export type GradientEngine = Evaluator
 
 export interface GradientCheckOptions {
   /** The points to check: one array per input (all of one length) or a number for every point. */

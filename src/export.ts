@@ -1,6 +1,6 @@
 /**
- * exportKernel: Graph -> a standalone kernel. In: a Graph. Out: the fused WGSL kernel (the one the
- * GPU engine runs, emitWgsl of planKernels), its row layout (plan.ts), and `loader`, the source of
+ * exportKernel: Graph -> a standalone kernel. In: a Graph. Out: the fused WGSL kernel of its program
+ * (the one the GPU engine runs, emitWgsl of planKernels), its row layout (plan.ts), and `loader`, the source of
  * a small ES module with no import of wavegrad that builds the pipeline on any GPUDevice and runs
  * it on Float32Array bindings, returning values and Jacobians.
  *
@@ -18,8 +18,8 @@
  */
 import { emitWgsl } from './codegen/wgsl.js'
 import type { Graph } from './graph.js'
-import { levelize } from './levelize.js'
 import { planKernels, type Row } from './plan.js'
+import { programOf } from './program.js'
 
 export interface ExportOptions {
   /** Named in the loader's header comment and its GPU object labels (default 'wavegrad kernel'). */
@@ -49,9 +49,8 @@ export interface ExportedKernel {
  * //   const r = await (await createKernel(device)).run({ x, y })   // r.values.f, r.jacobian.f.x
  */
 export function exportKernel(graph: Graph, options: ExportOptions = {}): ExportedKernel {
-  const levels = levelize(graph)
-  const plan = planKernels(levels)
-  const wgsl = emitWgsl(levels, plan)
+  const plan = planKernels(programOf(graph))
+  const wgsl = emitWgsl(plan)
   const name = options.name ?? 'wavegrad kernel'
   const rows = plan.rows.map((r) => ({ ...r }))
   return { wgsl, loader: loaderSource(name, wgsl, plan.inputs, plan.outputs, rows, plan.workgroupSize), rows, inputs: plan.inputs, outputs: plan.outputs, workgroupSize: plan.workgroupSize }

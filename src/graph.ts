@@ -135,6 +135,11 @@ export class Graph {
     return this.#kind.length
   }
 
+  /** Whether this graph merges, folds and simplifies (GraphOptions.simplify). */
+  get simplifies(): boolean {
+    return this.#simplify
+  }
+
   /** Bumped by every change; caches keyed on a graph compare it. */
   get version(): number {
     return this.#version

@@ -8,13 +8,15 @@
  * const r = evaluateCpu(g, { x: [0, 1], y: [0, 1] })
  * r.values.f, r.jacobian.f.x, r.jacobian.f.y
  */
-export { OPS, OP_NAMES, type OpName, type OpSpec } from './ops.js'
+export { OPS, OP_NAMES, type OpName, type OpSpec, type Derivative, type DerivativeRule } from './ops.js'
 export { registerOp, type CustomOpSpec } from './custom.js'
 export { Graph, Expr, fns, type ExprLike, type GraphOptions, type NodeKind } from './graph.js'
 export { parse } from './parse.js'
 export { levelize, type Levels } from './levelize.js'
-export { evaluateCpu, type CpuOptions, type Precision, type Results } from './reference.js'
-export type { SumOptions } from './params.js'
+export { evaluateCpu, type CpuOptions, type Precision } from './reference.js'
+export type { Results, Evaluator, SumOptions } from './results.js'
+export { programOf, type Program, type ProgramOptions } from './program.js'
+export type { Term } from './autodiff.js'
 export { Value, type BackwardOptions } from './value.js'
 export type { Bindings, BindingSource, GpuBinding } from './bindings.js'
 export { compareResults, type Comparison } from './verify.js'
@@ -22,7 +24,7 @@ export { WavegradError, ParseError, GraphError, BindingError } from './errors.js
 
 import { fns } from './graph.js'
 /** Free-function forms of every op (at least one argument must be an Expr). */
-export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, atan, asin, acos, sinh, cosh, exp2, log2, log10, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne } = fns
+export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, atan, asin, acos, sinh, cosh, exp2, log2, log10, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne, gmadd } = fns
 
 export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 export { BUFFER_USAGE, SHADER_STAGE } from './gpu/buffers.js'
@@ -31,9 +33,8 @@ export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } 
 export { COMPILE_AFTER, CpuEngine, CpuKernel, createCpuEngine, type CpuEngineOptions } from './cpu/engine.js'
 export { createEngine, type Engine, type EngineOptions } from './engines.js'
 export { planKernels, COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
-export { emitWgsl, kernelSources, type KernelSource, type Phase } from './codegen/wgsl.js'
+export { emitWgsl, kernelSources, type KernelSource } from './codegen/wgsl.js'
 export { graphToJSON, graphFromJSON, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type GraphJSON, type GraphNodeJSON, type JsonNumber, type FromJSONOptions } from './serialize.js'
 export { exportKernel, type ExportedKernel, type ExportOptions } from './export.js'
 export { checkGradients, formatGradientReport, type GradientEngine, type GradientCheckOptions, type GradientReport, type GradientEntry, type WorstBinding, type NonFiniteCounts } from './check.js'
-export { DERIVATIVES, type SymbolicRule, type SymbolicPartials, type Term } from './symbolic.js'
 export { gradientGraph, jvpGraph, hvpGraph, hessian, jvp, hvp, referenceEngine, gradientName, tangentName, jvpName, hvpName, type EvaluatingEngine, type GradientGraphOptions, type JvpGraphOptions, type Hessian, type Tangents, type JvpResults, type HvpOptions, type HvpResults } from './transform.js'

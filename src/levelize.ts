@@ -1,15 +1,17 @@
 /**
- * levelize: Graph -> wavefronts. In: a Graph. Out: the live nodes (inputs, and every ancestor of an
- * output) grouped by level, consumer lists in CSR form for the reverse sweep, and which nodes depend
- * on an input at all ("active": only those need adjoints).
+ * levelize: Graph -> wavefronts. In: a Graph (and optionally the nodes it is evaluated for; default
+ * its outputs). Out: the live nodes (inputs, and every ancestor of a root) grouped by level, in id
+ * order (`schedule`, what every backend evaluates in), consumer lists in CSR form for the reverse
+ * sweep (autodiff.ts), and which nodes depend on an input at all ("active": only those need
+ * adjoints).
  *
  * Invariants: level(input) = level(const) = 0, level(op) = 1 + max level of its arguments, so every
- * edge goes to a strictly higher level; `order` lists live nodes by (level, id); every pass is a
- * loop over node ids (a node's arguments have smaller ids), never a recursion, so a 10⁶-deep chain
- * is fine. Results are cached per graph version.
+ * edge goes to a strictly higher level; `order` lists live nodes by (level, id), `schedule` by id
+ * (both topological: a node's arguments have smaller ids); every pass is a loop over node ids, never
+ * a recursion, so a 10⁶-deep chain is fine. levelize(graph) is cached per graph version.
  */
+import { perGraph } from './cache.js'
 import type { Graph } from './graph.js'
-import { isZeroPartial, type OpName } from './ops.js'
 
 export interface Levels {
   readonly graph: Graph
@@ -19,6 +21,8 @@ export interface Levels {
   readonly level: Int32Array
   /** Live node ids sorted by (level, id). */
   readonly order: Int32Array
+  /** Live node ids in ascending order: the order every backend evaluates them in. */
+  readonly schedule: Int32Array
   /** Nodes of level l are order[levelStart[l] .. levelStart[l + 1]). */
   readonly levelStart: Int32Array
   /** Live consumers of node n are consumers[consumerStart[n] .. consumerStart[n + 1]). */
@@ -36,27 +40,25 @@ export interface Levels {
   readonly liveCount: number
 }
 
-const cache = new WeakMap<Graph, Levels>()
+const cache = perGraph<Levels>()
 
 /**
- * Groups a graph's live nodes into wavefronts.
+ * Groups a graph's live nodes into wavefronts: those its outputs need, or (`roots`, not cached)
+ * those the given nodes need. Inputs are always live.
  *
  * @example
  * const lv = levelize(parse('y = x*x; z = y + y'))
  * lv.depth  // 2
  */
-export function levelize(graph: Graph): Levels {
-  const hit = cache.get(graph)
-  if (hit && hit.version === graph.version) return hit
-  const levels = compute(graph)
-  cache.set(graph, levels)
-  return levels
+export function levelize(graph: Graph, roots?: readonly number[]): Levels {
+  if (roots) return compute(graph, roots)
+  return cache(graph, 'levels', () => compute(graph, graph.outputs.map((o) => graph.outputNode(o))))
 }
 
-function compute(graph: Graph): Levels {
+function compute(graph: Graph, roots: readonly number[]): Levels {
   const n = graph.nodeCount
   const live = new Uint8Array(n)
-  for (const name of graph.outputs) live[graph.outputNode(name)] = 1
+  for (const id of roots) live[id] = 1
   for (const name of graph.inputs) live[graph.inputNode(name)] = 1
   for (let id = n - 1; id >= 0; id--) {
     if (live[id]) for (const a of graph.args(id)) live[a] = 1
@@ -91,8 +93,13 @@ function compute(graph: Graph): Levels {
     levelStart[l + 1]! += levelStart[l]!
   }
   const order = new Int32Array(liveCount)
+  const schedule = new Int32Array(liveCount)
   const fill = levelStart.slice(0, depth + 1)
-  for (let id = 0; id < n; id++) if (level[id]! >= 0) order[fill[level[id]!]!++] = id
+  for (let id = 0, k = 0; id < n; id++) {
+    if (level[id]! < 0) continue
+    order[fill[level[id]!]!++] = id
+    schedule[k++] = id
+  }
 
   const consumerStart = new Int32Array(n + 1)
   for (let id = 0; id < n; id++) if (live[id]) for (const a of graph.args(id)) consumerStart[a + 1]!++
@@ -110,62 +117,5 @@ function compute(graph: Graph): Levels {
     }
   }
 
-  return { graph, version: graph.version, level, order, levelStart, consumerStart, consumers, consumerSlot, active, depth, widest, liveCount }
-}
-
-/**
- * The nodes an output's Jacobian needs: active ancestors of `output` (itself included), as a 0/1
- * mask over node ids.
- */
-export function gradientCone(levels: Levels, output: number): Uint8Array {
-  const { graph, active } = levels
-  const cone = new Uint8Array(graph.nodeCount)
-  if (!active[output]) return cone
-  cone[output] = 1
-  for (let id = output; id >= 0; id--) {
-    if (!cone[id]) continue
-    for (const a of graph.args(id)) if (active[a]) cone[a] = 1
-  }
-  return cone
-}
-
-/** One node's adjoint in a reverse sweep: seeded with 1 (the output itself) plus gathered terms. */
-export interface AdjointStep {
-  readonly node: number
-  readonly seed: boolean
-  /** Consumers in the cone, each with the argument slot `node` fills there (with multiplicity). */
-  readonly users: readonly { readonly user: number; readonly slot: number }[]
-}
-
-/**
- * The nodes a reverse sweep gives an adjoint: the seed, and every node with a term from such a
- * node (users whose partial is zero by definition bring none). Every emitter's `has`.
- */
-export function reachedBy(schedule: readonly AdjointStep[], nodeCount: number): Uint8Array {
-  const has = new Uint8Array(nodeCount)
-  for (const { node, seed, users } of schedule) if (seed || users.some(({ user }) => has[user])) has[node] = 1
-  return has
-}
-
-/**
- * The reverse sweep of one output as data: the nodes of its gradient cone in reverse wavefront
- * order, each with the consumers its adjoint gathers from (adj(n) = [n = output] + Σ adj(user) ·
- * ∂user/∂n), leaving out partials that are zero by definition (isZeroPartial). Every engine and
- * emitter walks this same schedule.
- */
-export function adjointSchedule(levels: Levels, output: number): AdjointStep[] {
-  const { order, consumerStart, consumers, consumerSlot } = levels
-  const cone = gradientCone(levels, output)
-  const steps: AdjointStep[] = []
-  for (let i = order.length - 1; i >= 0; i--) {
-    const node = order[i]!
-    if (!cone[node]) continue
-    const users: { user: number; slot: number }[] = []
-    for (let e = consumerStart[node]!; e < consumerStart[node + 1]!; e++) {
-      const user = consumers[e]!
-      if (cone[user] && !isZeroPartial(levels.graph.kind(user) as OpName, consumerSlot[e]!)) users.push({ user, slot: consumerSlot[e]! })
-    }
-    steps.push({ node, seed: node === output, users })
-  }
-  return steps
+  return { graph, version: graph.version, level, order, schedule, levelStart, consumerStart, consumers, consumerSlot, active, depth, widest, liveCount }
 }

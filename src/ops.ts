@@ -1,39 +1,46 @@
 /**
  * THE op table. In: nothing. Out: `OPS`, one entry per op, holding everything any stage needs to
- * know about that op: arity, float64 evaluation, partial derivatives, WGSL value and WGSL partials,
- * the WGSL helper functions those use, and a sampling domain for tests.
+ * know about that op: arity, float64 evaluation, WGSL evaluation (and the WGSL helper functions it
+ * calls), its partial derivatives as graph expressions (symbolic rules), its sympy form for the
+ * oracle test, and a sampling domain for tests.
  *
- * Invariants: no other file switches on an op name; adding an op touches only this table (and its
- * tests), or, at run time, registerOp (custom.ts) appends one; the table only grows. The JS formulas drive the CPU reference, the WGSL formulas the GPU; tests tie them together
- * (finite differences, CPU vs GPU).
+ * Every engine evaluates forward graphs only; derivatives are graphs too: reverse mode (autodiff.ts)
+ * builds each adjoint from these rules, as a chain of `gmadd` nodes, so a rule written here is the
+ * only place an op's derivative exists. Adding an op: one entry here (and a helper file in shaders/
+ * where its WGSL needs one); docs/ADDING_AN_OP.md walks through it.
  *
- * Kink conventions: relu'(0) = 0, abs'(0) = 0, min/max pass the gradient to the first argument on
- * ties; comparisons and the condition of `where` have derivative 0.
+ * Invariants: no other file switches on an op name; the table only grows (registerOp appends);
+ * a derivative is a rule `(args, out) => ExprLike` or a number where it is constant (0: structurally
+ * zero, the term is left out of every sweep). Kink conventions: relu'(0) = 0, abs'(0) = 0, min/max
+ * pass the gradient to the first argument on ties; comparisons and the condition of `where` have
+ * derivative 0.
  */
+import type { Expr, ExprLike } from './graph.js'
 
 /** Float64 evaluation of an op on its (up to three) arguments. */
 export type EvalFn = (a: number, b: number, c: number) => number
-/** One partial derivative ∂out/∂arg_i, given the arguments and the op's own output value. */
-export type PartialFn = (a: number, b: number, c: number, out: number) => number
 /**
- * WGSL emission. `a` holds the WGSL expressions of the arguments (already simple identifiers or
- * literals), `k` their values where the argument is a constant, `out` the identifier of the op's
- * own value (partials may reuse it).
+ * WGSL emission. `a` holds the WGSL expressions of the arguments (identifiers or literals), `k`
+ * their values where the argument is a constant.
  */
-export type WgslFn = (a: readonly string[], k: readonly (number | undefined)[], out: string) => string
+export type WgslFn = (a: readonly string[], k: readonly (number | undefined)[]) => string
+/** ∂out/∂arg_i as a graph expression, from the argument Exprs and the op's own output Expr. */
+export type DerivativeRule = (args: readonly Expr[], out: Expr) => ExprLike
+/** A partial derivative: a rule, or the number it always is (0: structurally zero). */
+export type Derivative = DerivativeRule | number
 
 export interface OpSpec {
   readonly arity: 1 | 2 | 3
   /** Short description for docs and error messages. */
   readonly doc: string
   readonly eval: EvalFn
-  /** partials[i] = ∂out/∂arg_i. */
-  readonly partials: readonly PartialFn[]
   readonly wgsl: WgslFn
-  /** wgslPartials[i] = ∂out/∂arg_i as a WGSL f32 expression. */
-  readonly wgslPartials: readonly WgslFn[]
+  /** derivatives[i] = ∂out/∂arg_i (see Derivative). */
+  readonly derivatives: readonly Derivative[]
   /** Helper functions (files in shaders/, by function name; or a custom op's own) the WGSL above calls. */
   readonly helpers?: readonly (HelperName | `op_${string}`)[]
+  /** The op in sympy's language over a, b, c (the oracle test differentiates it); none where checked by hand. */
+  readonly sympy?: string
   /** Where tests sample each argument: [lo, hi]. */
   readonly domain: readonly (readonly [number, number])[]
   /** Infix symbol in the expression language, if any (unary minus is `neg`). */
@@ -110,15 +117,22 @@ function powWgsl(a: string, b: string, k: number | undefined): string {
   return `wg_pow(${a}, ${b})`
 }
 
-const ZERO: PartialFn = () => 0
-const ONE: PartialFn = () => 1
-const W0: WgslFn = () => '0.0'
-const W1: WgslFn = () => '1.0'
-
 /** WGSL test `x ≠ 0` that holds for NaN too (on the bits, immune to no-NaN assumptions). */
 function nonZero(x: string): string {
   return `((bitcast<u32>(${x}) & 0x7fffffffu) != 0u)`
 }
+
+/**
+ * An op's derivatives. (Typed through this function, and each rule with its return type written
+ * out, so that the table's type does not depend on the rules' bodies: those use Expr's methods,
+ * whose types come from the table.)
+ */
+function d(...derivatives: Derivative[]): readonly Derivative[] {
+  return derivatives
+}
+
+/** 1/x as a graph expression. */
+const recip = (x: Expr): Expr => x.graph.apply('div', [1, x])
 
 /**
  * A comparison op: 1 where it holds, else 0; its derivative is 0 everywhere. The literal arity 2 in
@@ -130,10 +144,9 @@ function comparison(symbol: string, test: (a: number, b: number) => boolean, doc
     doc,
     symbol,
     eval: (a, b) => (test(a, b) ? 1 : 0),
-    partials: [ZERO, ZERO],
+    derivatives: d(0, 0),
     // != as "not ==": a software adapter compiled `NaN != x` to false (IEEE says true).
     wgsl: ([a, b]) => (symbol === '!=' ? `select(1.0, 0.0, ${a} == ${b})` : `select(0.0, 1.0, ${a} ${symbol} ${b})`),
-    wgslPartials: [W0, W0],
     domain: [[-2, 2], [-2, 2]],
   }
 }
@@ -144,300 +157,275 @@ function comparison(symbol: string, test: (a: number, b: number) => boolean, doc
  */
 export const OPS = {
   add: {
-    arity: 2, doc: 'a + b', symbol: '+',
+    arity: 2, doc: 'a + b', symbol: '+', sympy: 'a + b',
     eval: (a, b) => a + b,
     // ∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1
-    partials: [ONE, ONE],
+    derivatives: d(1, 1),
     wgsl: ([a, b]) => `(${a} + ${b})`,
-    wgslPartials: [W1, W1],
     domain: [[-3, 3], [-3, 3]],
   },
   sub: {
-    arity: 2, doc: 'a - b', symbol: '-',
+    arity: 2, doc: 'a - b', symbol: '-', sympy: 'a - b',
     eval: (a, b) => a - b,
     // ∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1
-    partials: [ONE, () => -1],
+    derivatives: d(1, -1),
     wgsl: ([a, b]) => `(${a} - ${b})`,
-    wgslPartials: [W1, () => '-1.0'],
     domain: [[-3, 3], [-3, 3]],
   },
   mul: {
-    arity: 2, doc: 'a * b', symbol: '*',
+    arity: 2, doc: 'a * b', symbol: '*', sympy: 'a * b',
     eval: (a, b) => a * b,
     // ∂(ab)/∂a = b, ∂(ab)/∂b = a
-    partials: [(_a, b) => b, (a) => a],
+    derivatives: d(([, b]): ExprLike => b!, ([a]): ExprLike => a!),
     wgsl: ([a, b]) => `(${a} * ${b})`,
-    wgslPartials: [([, b]) => `${b}`, ([a]) => `${a}`],
     domain: [[-3, 3], [-3, 3]],
   },
   div: {
-    arity: 2, doc: 'a / b', symbol: '/',
+    arity: 2, doc: 'a / b', symbol: '/', sympy: 'a / b',
     eval: (a, b) => a / b,
     // ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b² = -out/b
-    partials: [(_a, b) => 1 / b, (_a, b, _c, out) => -out / b],
+    derivatives: d(([, b]): ExprLike => recip(b!), ([, b], out): ExprLike => out.neg().div(b!)),
     wgsl: ([a, b]) => `(${a} / ${b})`,
-    wgslPartials: [([, b]) => `(1.0 / ${b})`, ([, b], _k, out) => `(-${out} / ${b})`],
     domain: [[-3, 3], [0.5, 3]],
   },
   neg: {
-    arity: 1, doc: '-a',
+    arity: 1, doc: '-a', sympy: '-a',
     eval: (a) => -a,
     // ∂(-a)/∂a = -1
-    partials: [() => -1],
+    derivatives: d(-1),
     wgsl: ([a]) => `(-${a})`,
-    wgslPartials: [() => '-1.0'],
     domain: [[-3, 3]],
   },
   pow: {
-    arity: 2, doc: 'a ^ b (a < 0 allowed for integer b)', symbol: '^',
+    arity: 2, doc: 'a ^ b (a < 0 allowed for integer b)', symbol: '^', sympy: 'a ** b',
     eval: (a, b) => Math.pow(a, b),
-    partials: [
-      // ∂(a^b)/∂a = b·a^(b-1)
-      (a, b) => (b === 0 ? 0 : b * Math.pow(a, b - 1)),
+    derivatives: d(
+      // ∂(a^b)/∂a = b·a^(b-1), 0 where b = 0 (a⁰ = 1 for every a); a constant b folds b - 1
+      ([a, b]): ExprLike => {
+        const k = constantOf(b!)
+        if (k !== undefined) return k === 0 ? 0 : a!.pow(k - 1).mul(k)
+        return b!.eq(0).where(0, b!.mul(a!.pow(b!.sub(1))))
+      },
       // ∂(a^b)/∂b = a^b·ln a, taken as 0 at a = 0 (the limit from a > 0 for b > 0)
-      (a, _b, _c, out) => (a === 0 ? 0 : out * Math.log(a)),
-    ],
+      ([a], out): ExprLike => {
+        const k = constantOf(a!)
+        // (ln k as a node, folded where finite: a negative base keeps log(k), NaN at run time)
+        if (k !== undefined) return k === 0 ? 0 : out.mul(out.graph.constant(k).log())
+        return a!.eq(0).where(0, out.mul(a!.log()))
+      },
+    ),
     wgsl: ([a, b], [, k]) => powWgsl(a!, b!, k),
-    wgslPartials: [
-      ([a, b], [, k]) => (k !== undefined ? `(${wgslFloat(k)} * ${powWgsl(a!, wgslFloat(k - 1), k - 1)})` : `select(${b} * wg_pow(${a}, ${b} - 1.0), 0.0, ${b} == 0.0)`),
-      ([a], _k, out) => `select(${out} * wg_log(${a}), 0.0, ${a} == 0.0)`,
-    ],
-    helpers: ['wg_pow', 'wg_log'],
+    helpers: ['wg_pow'],
     domain: [[0.2, 3], [-2, 2]],
   },
   sqrt: {
-    arity: 1, doc: '√a',
+    arity: 1, doc: '√a', sympy: 'sqrt(a)',
     eval: Math.sqrt,
-    // d/da √a = 1/(2√a)
-    partials: [(_a, _b, _c, out) => 0.5 / out],
+    // d/da √a = 1/(2√a) = 0.5/out
+    derivatives: d((_a, out): ExprLike => out.graph.apply('div', [0.5, out])),
     wgsl: ([a]) => `sqrt(${a})`,
-    wgslPartials: [(_a, _k, out) => `(0.5 / ${out})`],
     domain: [[0.1, 4]],
   },
   exp: {
-    arity: 1, doc: 'eᵃ',
+    arity: 1, doc: 'eᵃ', sympy: 'exp(a)',
     eval: Math.exp,
     // d/da eᵃ = eᵃ
-    partials: [(_a, _b, _c, out) => out],
+    derivatives: d((_a, out): ExprLike => out),
     wgsl: ([a]) => `exp(${a})`,
-    wgslPartials: [(_a, _k, out) => out],
     domain: [[-3, 3]],
   },
   log: {
-    arity: 1, doc: 'natural logarithm',
+    arity: 1, doc: 'natural logarithm', sympy: 'log(a)',
     eval: Math.log,
     // d/da ln a = 1/a
-    partials: [(a) => 1 / a],
+    derivatives: d(([a]): ExprLike => recip(a!)),
     wgsl: ([a]) => `wg_log(${a})`,
-    wgslPartials: [([a]) => `(1.0 / ${a})`],
     helpers: ['wg_log'],
     domain: [[0.1, 5]],
   },
   sin: {
-    arity: 1, doc: 'sine',
+    arity: 1, doc: 'sine', sympy: 'sin(a)',
     eval: Math.sin,
     // d/da sin a = cos a
-    partials: [(a) => Math.cos(a)],
+    derivatives: d(([a]): ExprLike => a!.cos()),
     wgsl: ([a]) => `wg_sincos(${a}).x`,
-    wgslPartials: [([a]) => `wg_sincos(${a}).y`],
     helpers: ['wg_sincos'],
     domain: [[-3, 3]],
   },
   cos: {
-    arity: 1, doc: 'cosine',
+    arity: 1, doc: 'cosine', sympy: 'cos(a)',
     eval: Math.cos,
     // d/da cos a = -sin a
-    partials: [(a) => -Math.sin(a)],
+    derivatives: d(([a]): ExprLike => a!.sin().neg()),
     wgsl: ([a]) => `wg_sincos(${a}).y`,
-    wgslPartials: [([a]) => `(-wg_sincos(${a}).x)`],
     helpers: ['wg_sincos'],
     domain: [[-3, 3]],
   },
   tan: {
-    arity: 1, doc: 'tangent',
+    arity: 1, doc: 'tangent', sympy: 'tan(a)',
     eval: Math.tan,
     // d/da tan a = 1 + tan² a
-    partials: [(_a, _b, _c, out) => 1 + out * out],
+    derivatives: d((_a, out): ExprLike => out.graph.apply('add', [1, out.mul(out)])),
     wgsl: ([a]) => `wg_tan(${a})`,
-    wgslPartials: [(_a, _k, out) => `(1.0 + ${out} * ${out})`],
     helpers: ['wg_tan', 'wg_sincos'],
     domain: [[-1.2, 1.2]],
   },
   tanh: {
-    arity: 1, doc: 'hyperbolic tangent',
+    arity: 1, doc: 'hyperbolic tangent', sympy: 'tanh(a)',
     eval: Math.tanh,
     // d/da tanh a = 1 - tanh² a
-    partials: [(_a, _b, _c, out) => 1 - out * out],
+    derivatives: d((_a, out): ExprLike => out.graph.apply('sub', [1, out.mul(out)])),
     wgsl: ([a]) => `wg_tanh(${a})`,
-    wgslPartials: [(_a, _k, out) => `(1.0 - ${out} * ${out})`],
     helpers: ['wg_tanh'],
     domain: [[-3, 3]],
   },
   sigmoid: {
-    arity: 1, doc: '1 / (1 + e⁻ᵃ)',
+    arity: 1, doc: '1 / (1 + e⁻ᵃ)', sympy: '1 / (1 + exp(-a))',
     eval: (a) => (a >= 0 ? 1 / (1 + Math.exp(-a)) : Math.exp(a) / (1 + Math.exp(a))),
     // d/da σ(a) = σ(a)(1 - σ(a))
-    partials: [(_a, _b, _c, out) => out * (1 - out)],
+    derivatives: d((_a, out): ExprLike => out.mul(out.graph.apply('sub', [1, out]))),
     wgsl: ([a]) => `wg_sigmoid(${a})`,
-    wgslPartials: [(_a, _k, out) => `(${out} * (1.0 - ${out}))`],
     helpers: ['wg_sigmoid'],
     domain: [[-4, 4]],
   },
   relu: {
-    arity: 1, doc: 'max(a, 0)',
+    arity: 1, doc: 'max(a, 0)', sympy: 'Max(a, 0)',
     eval: (a) => (a > 0 ? a : a === a ? 0 : a),
-    // d/da relu a = 1 for a > 0, else 0 (relu'(0) = 0)
-    partials: [(a) => (a > 0 ? 1 : 0)],
+    // d/da relu a = [a > 0] (relu'(0) = 0)
+    derivatives: d(([a]): ExprLike => a!.gt(0)),
     wgsl: ([a]) => `wg_max(${a}, 0.0)`,
-    wgslPartials: [([a]) => `select(0.0, 1.0, ${a} > 0.0)`],
     helpers: ['wg_max'],
     domain: [[-2, 2]],
   },
   abs: {
-    arity: 1, doc: '|a|',
+    arity: 1, doc: '|a|', sympy: 'Abs(a)',
     eval: Math.abs,
-    // d/da |a| = sign a (abs'(0) = 0)
-    partials: [(a) => (a > 0 ? 1 : a < 0 ? -1 : 0)],
+    // d/da |a| = sign a = [a > 0] - [a < 0] (0 at 0 and at NaN)
+    derivatives: d(([a]): ExprLike => a!.gt(0).sub(a!.lt(0))),
     wgsl: ([a]) => `abs(${a})`,
-    wgslPartials: [([a]) => `sign(${a})`],
     domain: [[-2, 2]],
   },
   min: {
-    arity: 2, doc: 'smaller of a and b (NaN if either is)',
+    arity: 2, doc: 'smaller of a and b (NaN if either is)', sympy: 'Min(a, b)',
     eval: (a, b) => (a <= b ? a : b < a ? b : a + b),
-    // ∂min/∂a = 1 where a ≤ b (ties go to a), ∂min/∂b = the rest
-    partials: [(a, b) => (a <= b ? 1 : 0), (a, b) => (a <= b ? 0 : 1)],
+    // ∂min/∂a = [a ≤ b] (ties go to a), ∂min/∂b = [not a ≤ b]
+    derivatives: d(([a, b]): ExprLike => a!.le(b!), ([a, b]): ExprLike => a!.le(b!).where(0, 1)),
     wgsl: ([a, b]) => `wg_min(${a}, ${b})`,
-    wgslPartials: [([a, b]) => `select(0.0, 1.0, ${a} <= ${b})`, ([a, b]) => `select(1.0, 0.0, ${a} <= ${b})`],
     helpers: ['wg_min'],
     domain: [[-2, 2], [-2, 2]],
   },
   max: {
-    arity: 2, doc: 'larger of a and b (NaN if either is)',
+    arity: 2, doc: 'larger of a and b (NaN if either is)', sympy: 'Max(a, b)',
     eval: (a, b) => (a >= b ? a : b > a ? b : a + b),
-    // ∂max/∂a = 1 where a ≥ b (ties go to a), ∂max/∂b = the rest
-    partials: [(a, b) => (a >= b ? 1 : 0), (a, b) => (a >= b ? 0 : 1)],
+    // ∂max/∂a = [a ≥ b] (ties go to a), ∂max/∂b = [not a ≥ b]
+    derivatives: d(([a, b]): ExprLike => a!.ge(b!), ([a, b]): ExprLike => a!.ge(b!).where(0, 1)),
     wgsl: ([a, b]) => `wg_max(${a}, ${b})`,
-    wgslPartials: [([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`, ([a, b]) => `select(1.0, 0.0, ${a} >= ${b})`],
     helpers: ['wg_max'],
     domain: [[-2, 2], [-2, 2]],
   },
   atan2: {
-    arity: 2, doc: 'angle of the point (x = b, y = a)',
+    arity: 2, doc: 'angle of the point (x = b, y = a)', sympy: 'atan2(a, b)',
     eval: Math.atan2,
     // ∂atan2(a,b)/∂a = b/(a²+b²), ∂atan2(a,b)/∂b = -a/(a²+b²)
-    partials: [(a, b) => b / (a * a + b * b), (a, b) => -a / (a * a + b * b)],
+    derivatives: d(([a, b]): ExprLike => b!.div(a!.mul(a!).add(b!.mul(b!))), ([a, b]): ExprLike => a!.neg().div(a!.mul(a!).add(b!.mul(b!)))),
     wgsl: ([a, b]) => `wg_atan2(${a}, ${b})`,
-    wgslPartials: [([a, b]) => `(${b} / (${a} * ${a} + ${b} * ${b}))`, ([a, b]) => `(-${a} / (${a} * ${a} + ${b} * ${b}))`],
     helpers: ['wg_atan2'],
     domain: [[-2, 2], [0.3, 2]],
   },
   atan: {
-    arity: 1, doc: 'arc tangent',
+    arity: 1, doc: 'arc tangent', sympy: 'atan(a)',
     eval: Math.atan,
     // d/da atan a = 1/(1 + a²)
-    partials: [(a) => 1 / (1 + a * a)],
+    derivatives: d(([a]): ExprLike => recip(a!.graph.apply('add', [1, a!.mul(a!)]))),
     wgsl: ([a]) => `atan(${a})`,
-    wgslPartials: [([a]) => `(1.0 / (1.0 + ${a} * ${a}))`],
     domain: [[-3, 3]],
   },
   asin: {
-    arity: 1, doc: 'arc sine',
+    arity: 1, doc: 'arc sine', sympy: 'asin(a)',
     eval: Math.asin,
     // d/da asin a = 1/√(1 - a²)
-    partials: [(a) => 1 / Math.sqrt(1 - a * a)],
+    derivatives: d(([a]): ExprLike => recip(a!.graph.apply('sub', [1, a!.mul(a!)]).sqrt())),
     // As atan2: one adapter's asin builtin was off by 4e-4 (WGSL allows it), its atan2 is not.
     wgsl: ([a]) => `atan2(${a}, sqrt((1.0 - ${a}) * (1.0 + ${a})))`,
-    wgslPartials: [([a]) => `(1.0 / sqrt(1.0 - ${a} * ${a}))`],
     domain: [[-0.9, 0.9]],
   },
   acos: {
-    arity: 1, doc: 'arc cosine',
+    arity: 1, doc: 'arc cosine', sympy: 'acos(a)',
     eval: Math.acos,
     // d/da acos a = -1/√(1 - a²)
-    partials: [(a) => -1 / Math.sqrt(1 - a * a)],
+    derivatives: d(([a]): ExprLike => a!.graph.apply('div', [-1, a!.graph.apply('sub', [1, a!.mul(a!)]).sqrt()])),
     // As atan2, for the accuracy reason given at asin.
     wgsl: ([a]) => `atan2(sqrt((1.0 - ${a}) * (1.0 + ${a})), ${a})`,
-    wgslPartials: [([a]) => `(-1.0 / sqrt(1.0 - ${a} * ${a}))`],
     domain: [[-0.9, 0.9]],
   },
   sinh: {
-    arity: 1, doc: 'hyperbolic sine',
+    arity: 1, doc: 'hyperbolic sine', sympy: 'sinh(a)',
     eval: Math.sinh,
     // d/da sinh a = cosh a
-    partials: [(a) => Math.cosh(a)],
+    derivatives: d(([a]): ExprLike => a!.cosh()),
     wgsl: ([a]) => `wg_sinh(${a})`,
-    wgslPartials: [([a]) => `cosh(${a})`],
     helpers: ['wg_sinh'],
     domain: [[-3, 3]],
   },
   cosh: {
-    arity: 1, doc: 'hyperbolic cosine',
+    arity: 1, doc: 'hyperbolic cosine', sympy: 'cosh(a)',
     eval: Math.cosh,
     // d/da cosh a = sinh a
-    partials: [(a) => Math.sinh(a)],
+    derivatives: d(([a]): ExprLike => a!.sinh()),
     wgsl: ([a]) => `cosh(${a})`,
-    wgslPartials: [([a]) => `wg_sinh(${a})`],
-    helpers: ['wg_sinh'],
     domain: [[-3, 3]],
   },
   exp2: {
-    arity: 1, doc: '2ᵃ',
+    arity: 1, doc: '2ᵃ', sympy: '2**a',
     eval: (a) => Math.pow(2, a),
     // d/da 2ᵃ = 2ᵃ ln 2
-    partials: [(_a, _b, _c, out) => out * Math.LN2],
+    derivatives: d((_a, out): ExprLike => out.mul(Math.LN2)),
     wgsl: ([a]) => `exp2(${a})`,
-    wgslPartials: [(_a, _k, out) => `(${out} * 0.6931471805599453)`],
     domain: [[-3, 3]],
   },
   log2: {
-    arity: 1, doc: 'base-2 logarithm',
+    arity: 1, doc: 'base-2 logarithm', sympy: 'log(a, 2)',
     eval: Math.log2,
     // d/da log₂ a = 1/(a ln 2)
-    partials: [(a) => 1 / (a * Math.LN2)],
+    derivatives: d(([a]): ExprLike => recip(a!.mul(Math.LN2))),
     // WGSL's log2 is undefined at a <= 0: there wg_log gives -inf / NaN (scaling keeps them).
     wgsl: ([a]) => `select(log2(${a}), wg_log(${a}), ${a} <= 0.0)`,
-    wgslPartials: [([a]) => `(1.4426950408889634 / ${a})`],
     helpers: ['wg_log'],
     domain: [[0.1, 5]],
   },
   log10: {
-    arity: 1, doc: 'base-10 logarithm',
+    arity: 1, doc: 'base-10 logarithm', sympy: 'log(a, 10)',
     eval: Math.log10,
     // d/da log₁₀ a = 1/(a ln 10)
-    partials: [(a) => 1 / (a * Math.LN10)],
+    derivatives: d(([a]): ExprLike => recip(a!.mul(Math.LN10))),
     wgsl: ([a]) => `(wg_log(${a}) * 0.4342944819032518)`,
-    wgslPartials: [([a]) => `(0.4342944819032518 / ${a})`],
     helpers: ['wg_log'],
     domain: [[0.1, 5]],
   },
   erf: {
-    arity: 1, doc: 'error function',
+    arity: 1, doc: 'error function', sympy: 'erf(a)',
     eval: erf64,
     // d/da erf a = 2/√π · e^{-a²}
-    partials: [(a) => TWO_OVER_SQRT_PI * Math.exp(-a * a)],
+    derivatives: d(([a]): ExprLike => a!.graph.apply('mul', [TWO_OVER_SQRT_PI, a!.neg().mul(a!).exp()])),
     wgsl: ([a]) => `wg_erf(${a})`,
-    wgslPartials: [([a]) => `(1.1283791670955126 * exp(-${a} * ${a}))`],
     helpers: ['wg_erf'],
     domain: [[-2.5, 2.5]],
   },
   log1p: {
-    arity: 1, doc: 'ln(1 + a), accurate near 0',
+    arity: 1, doc: 'ln(1 + a), accurate near 0', sympy: 'log(1 + a)',
     eval: Math.log1p,
     // d/da ln(1+a) = 1/(1+a)
-    partials: [(a) => 1 / (1 + a)],
+    derivatives: d(([a]): ExprLike => recip(a!.graph.apply('add', [1, a!]))),
     wgsl: ([a]) => `wg_log1p(${a})`,
-    wgslPartials: [([a]) => `(1.0 / (1.0 + ${a}))`],
     helpers: ['wg_log1p', 'wg_log'],
     domain: [[-0.5, 3]],
   },
   expm1: {
-    arity: 1, doc: 'eᵃ - 1, accurate near 0',
+    arity: 1, doc: 'eᵃ - 1, accurate near 0', sympy: 'exp(a) - 1',
     eval: Math.expm1,
     // d/da (eᵃ - 1) = eᵃ = out + 1
-    partials: [(_a, _b, _c, out) => out + 1],
+    derivatives: d((_a, out): ExprLike => out.add(1)),
     wgsl: ([a]) => `wg_expm1(${a})`,
-    wgslPartials: [(_a, _k, out) => `(${out} + 1.0)`],
     helpers: ['wg_expm1'],
     domain: [[-2, 2]],
   },
@@ -445,11 +433,10 @@ export const OPS = {
     arity: 3, doc: 'b where cond ≠ 0, else c',
     eval: (c, a, b) => (c !== 0 ? a : b),
     // ∂/∂cond = 0; ∂/∂a = [cond ≠ 0]; ∂/∂b = [cond = 0]
-    partials: [ZERO, (c) => (c !== 0 ? 1 : 0), (c) => (c !== 0 ? 0 : 1)],
+    derivatives: d(0, ([c]): ExprLike => c!.where(1, 0), ([c]): ExprLike => c!.where(0, 1)),
     // cond ≠ 0 tested on the bits (any non-zero pattern, NaN included, is true, as in JS): a
     // software adapter compiled `NaN != 0.0` to false.
     wgsl: ([c, a, b]) => `select(${b}, ${a}, ${nonZero(c!)})`,
-    wgslPartials: [W0, ([c]) => `select(0.0, 1.0, ${nonZero(c!)})`, ([c]) => `select(1.0, 0.0, ${nonZero(c!)})`],
     domain: [[0, 1], [-2, 2], [-2, 2]],
   },
   lt: comparison('<', (a, b) => a < b, 'a < b as 1 or 0'),
@@ -458,6 +445,23 @@ export const OPS = {
   ge: comparison('>=', (a, b) => a >= b, 'a >= b as 1 or 0'),
   eq: comparison('==', (a, b) => a === b, 'a == b as 1 or 0'),
   ne: comparison('!=', (a, b) => a !== b, 'a != b as 1 or 0'),
+  gmadd: {
+    arity: 3, doc: 'acc + g·p, where g = 0 adds nothing (even through an infinite or NaN p): one term of a derivative sum', sympy: 'a + b * c',
+    // The zero-adjoint rule, written once: every reverse sweep (autodiff.ts) sums an adjoint as a
+    // chain of these, so an untaken `where` branch or a masked NaN never poisons a gradient.
+    eval: (acc, g, p) => (g === 0 ? acc : acc + g * p),
+    // ∂/∂acc = 1, ∂/∂g = p, ∂/∂p = g
+    derivatives: d(1, ([, , p]): ExprLike => p!, ([, g]): ExprLike => g!),
+    wgsl: ([acc, g, p], [kacc, kg, kp]) => {
+      if (kg !== undefined) return kg === 0 ? acc! : kacc === 0 ? `(${g} * ${p})` : `(${acc} + ${g} * ${p})`
+      // A finite constant p cannot turn g = 0 into NaN; a zero one is read at run time (params.pad
+      // is 0), or a compiler would fold g * 0.0 to 0 where g = ∞ must give NaN, as in every engine.
+      const product = kp === 0 ? `${g} * bitcast<f32>(params.pad)` : `${g} * ${p}`
+      if (kp !== undefined) return kacc === 0 ? `(${product})` : `(${acc} + ${product})`
+      return `select(${kacc === 0 ? '' : `${acc} + `}${product}, ${kacc === 0 ? '0.0' : acc}, ${g} == 0.0)`
+    },
+    domain: [[-2, 2], [-2, 2], [-2, 2]],
+  },
 } as const satisfies Record<string, OpSpec>
 
 /** The name of a computing op (every key of OPS). */
@@ -481,14 +485,13 @@ export function opIndex(name: OpName): number {
 export const CUSTOM_HELPERS = new Map<string, string>()
 
 /**
- * Adds an op to the table (custom.ts registerOp checks it first): OPS, OP_NAMES, the zero-partial
- * table and `helperSource` (WGSL functions its formulas call, under the name `helperName`).
+ * Adds an op to the table (custom.ts registerOp checks it first): OPS, OP_NAMES, and `helperSource`
+ * (WGSL functions its formulas call, under the name `helperName`).
  */
 export function addOp(name: string, spec: OpSpec, helperName?: string, helperSource?: string): void {
   ;(OPS as unknown as Record<string, OpSpec>)[name] = spec
   ;(OP_NAMES as string[]).push(name)
   OP_INDEX.set(name, OP_NAMES.length - 1)
-  ;(ZERO_PARTIALS as Record<string, readonly boolean[]>)[name] = zeroPartials(spec)
   if (helperName && helperSource !== undefined) CUSTOM_HELPERS.set(helperName, helperSource)
 }
 
@@ -497,22 +500,13 @@ export function opSpec(name: OpName): OpSpec {
   return OPS[name]
 }
 
-/**
- * True where ∂op/∂arg_slot is zero by the op's definition (comparisons, where's condition): every
- * engine leaves such a term out, so an infinite adjoint meets no 0 · ∞ there.
- */
-export function isZeroPartial(op: OpName, slot: number): boolean {
-  return ZERO_PARTIALS[op]?.[slot] === true
-}
-
-function zeroPartials(spec: OpSpec): readonly boolean[] {
-  return spec.wgslPartials.map((partial) => partial(['a', 'b', 'c'], [], 'o') === '0.0')
-}
-
-// Decided once per (op, slot), not per graph edge: every reverse schedule asks for every edge.
-const ZERO_PARTIALS: Readonly<Record<string, readonly boolean[]>> = Object.fromEntries(OP_NAMES.map((n) => [n, zeroPartials(OPS[n] as OpSpec)]))
-
 /** True if `name` is an op of the table (guards parser and deserialisation input). */
 export function isOpName(name: string): name is OpName {
   return Object.prototype.hasOwnProperty.call(OPS, name)
+}
+
+/** The value of a constant node (or the number itself), else undefined. */
+export function constantOf(t: ExprLike): number | undefined {
+  if (typeof t === 'number') return t
+  return t.kind === 'const' ? t.graph.constValue(t.id) : undefined
 }

@@ -1,48 +1,35 @@
 /**
- * plan: Levels -> how the GPU computes them. In: a levelized graph (and, at run time, the device's
- * limits and the batch size). Out: the kernels (wavefront ranges and their mode), the buffer
- * layout, and the batch tiling.
+ * plan: Program -> how the GPU computes it. In: a program (program.ts: one forward graph, its
+ * schedule and its row nodes) and, at run time, the device's limits and the batch size. Out: the
+ * kernels (consecutive ranges of the schedule), what crosses between them, and the batch tiling.
  *
- * Segments: a graph whose cost (COST_BUDGET, counted by segmentCost) exceeds the budget is cut into
- * consecutive ranges of `order` (whole wavefronts where possible), one kernel each, because a
- * software adapter's compile time grows super-linearly with kernel size. Values that cross a cut
- * (an op node consumed by a later segment) live in a scratch buffer, and only those; the reverse
- * sweep runs the segments backwards, each recomputing its own forward values from its inputs and
- * the scratch (checkpointing), and passes partial adjoints of earlier nodes back through the
- * scratch. A values-only plan's segments run forward only, each writing its outputs' value rows.
- * See scratchLayout.
+ * Segments: a program whose cost (COST_BUDGET, counted by segmentCost) exceeds the budget is cut
+ * into consecutive ranges of its schedule, one kernel each, run in order on every tile, because a
+ * compile's time grows super-linearly with kernel size. A value that a later segment reads goes
+ * through a scratch buffer; a scratch row is taken again once its last reader has run. Every
+ * engine evaluates forward graphs only (the reverse sweeps are nodes of the program), so cutting
+ * is the same for Jacobians and values.
  *
  * Layout (structure of arrays, so neighbouring threads touch neighbouring words):
  *   inputs  : array<f32>, input k of binding b at  inputs[k * stride + b * steps[k]]
  *   steps   : array<u32>, 1 for an array input, 0 for a number broadcast to every binding
- *   results : array<f32>, row r of binding b at    results[r * stride + b], rows in this order:
+ *   results : array<f32>, row r of binding b at    results[r * stride + b], rows in program order:
  *             for each output o: its value, then ∂o/∂input for each input in graph.inputs order
  *   params  : uniform { n: bindings in this tile, stride: tile capacity, row: threads per grid row }
- *   scratch : array<f32>, segmented kernels only: scratch row r of binding b at scratch[r * stride + b]
+ *   scratch : array<f32>, segmented plans only: scratch row r of binding b at scratch[r * stride + b]
  * A batch larger than one tile runs as several tiles of `stride` bindings (the last one shorter).
  *
  * Invariants: one thread per binding; every row is written for every binding (zeros where an output
  * does not depend on an input), so reused buffers never leak stale numbers.
  */
-import { requireOutputs } from './graph.js'
-import { adjointSchedule, reachedBy, type AdjointStep, type Levels } from './levelize.js'
 import { OPS, type OpName, type OpSpec } from './ops.js'
+import type { Program, Row } from './program.js'
 
-/** One row of the results buffer. */
-export interface Row {
-  readonly kind: 'value' | 'jacobian'
-  readonly output: string
-  /** The input this Jacobian row differentiates by (jacobian rows only). */
-  readonly input?: string
-}
+export type { Row } from './program.js'
 
-/** One compute kernel (a segment): a range of wavefronts and how threads map to work. */
+/** One compute kernel (a segment): a range of the program's schedule. */
 export interface KernelPlan {
-  /** 'fused': one thread per binding runs straight-line forward and reverse code for the range. */
-  readonly mode: 'fused'
-  readonly firstLevel: number
-  readonly lastLevel: number
-  /** The range is levels.order[start .. end). */
+  /** The range is levels.schedule[start .. end). */
   readonly start: number
   readonly end: number
   /** Live nodes in the range. */
@@ -51,42 +38,27 @@ export interface KernelPlan {
   readonly cost: number
 }
 
-/**
- * Where segmented kernels keep what crosses a cut, per binding. Rows [0, values) hold node values
- * an earlier segment computed for a later one; the rest hold partial adjoints: for output k and a
- * node n of an earlier segment, Σ adj(u)·∂u/∂n over n's consumers u in later segments, written by
- * the highest such segment (the first to run in reverse) and added to by the lower ones.
- */
+/** Where segmented kernels keep what crosses a cut, per binding. */
 export interface ScratchLayout {
-  /** Segment (index in plan.kernels) of each live node, -1 for dead ones; inputs and constants are in segment 0. */
+  /** Segment (index in plan.kernels) of each live node by id, -1 for dead ones. */
   readonly segment: Int32Array
-  /** Scratch row of a node's value, -1 if it is not stored (an input, a constant, or used only in its own segment). */
+  /** Scratch row of an op node's value that a later segment reads, by id; -1 for the others. */
   readonly valueRow: Int32Array
-  /** Per output (none in a values-only plan): node -> scratch row of its partial adjoint from later segments. */
-  readonly adjointRow: readonly ReadonlyMap<number, number>[]
-  /** Per output: node -> the segment that writes its adjoint row first (the others add to it). */
-  readonly firstWriter: readonly ReadonlyMap<number, number>[]
-  /** Per output: the reverse sweep (adjointSchedule), computed once for every segment's emitter. */
-  readonly schedules: readonly (readonly AdjointStep[])[]
-  /** Per output: 1 where a node's adjoint has at least one term (the others contribute nothing). */
-  readonly defined: readonly Uint8Array[]
-  /** Value rows (the first rows of the scratch). */
-  readonly values: number
-  /** All rows: words of scratch per binding. */
+  /** Rows in all: words of scratch per binding. */
   readonly rows: number
 }
 
 export interface Plan {
+  readonly program: Program
   readonly inputs: readonly string[]
   readonly outputs: readonly string[]
   readonly rows: readonly Row[]
+  /** False for a values-only plan (one row per output). */
+  readonly jacobian: boolean
   readonly kernels: readonly KernelPlan[]
   readonly workgroupSize: number
-  readonly depth: number
-  readonly widest: number
+  /** Live nodes of the program. */
   readonly liveCount: number
-  /** False for a values-only plan (rows: one value row per output; no reverse sweep). */
-  readonly jacobian: boolean
   /** Present when there is more than one segment (kernels.length > 1). */
   readonly scratch?: ScratchLayout
 }
@@ -94,16 +66,9 @@ export interface Plan {
 export interface PlanOptions {
   /**
    * Largest cost of one segment (default COST_BUDGET); Infinity gives one kernel whatever the
-   * graph's size.
+   * program's size.
    */
   readonly segmentCost?: number | undefined
-  /**
-   * false: values only (forward mode's JVP graphs, forward-over-reverse HVPs, a model's
-   * predictions): one row per output and no reverse sweep. Segmented by the same budget: a
-   * forward-only kernel compiles faster than a full one but still super-linearly (lavapipe: 1,000
-   * nodes 1.5 s, 2,000 nodes 4.1 s, 5,000 nodes 16.9 s).
-   */
-  readonly jacobian?: boolean | undefined
 }
 
 /**
@@ -145,132 +110,76 @@ export function segmentCost(kind: string): number {
 export const WORKGROUP_SIZE = 128
 
 /**
- * Plans the GPU work for a levelized graph: fused kernels over consecutive ranges of wavefronts,
- * one for a graph within the segment budget.
+ * Plans the GPU work for a program: kernels over consecutive ranges of its schedule, one for a
+ * program within the segment budget.
  *
  * @example
- * planKernels(levelize(parse('f = x*y'))).rows  // [value f, ∂f/∂x, ∂f/∂y]
+ * planKernels(programOf(parse('f = x*y'))).rows  // [value f, ∂f/∂x, ∂f/∂y]
  */
-export function planKernels(levels: Levels, options: PlanOptions = {}): Plan {
-  const { graph } = levels
-  requireOutputs(graph)
-  const inputs = graph.inputs
-  const outputs = graph.outputs
-  const jacobian = options.jacobian ?? true
-  const rows: Row[] = []
-  for (const output of outputs) {
-    rows.push({ kind: 'value', output })
-    if (jacobian) for (const input of inputs) rows.push({ kind: 'jacobian', output, input })
-  }
-  const kernels = segments(levels, options.segmentCost ?? COST_BUDGET)
+export function planKernels(program: Program, options: PlanOptions = {}): Plan {
+  const kernels = segments(program, options.segmentCost ?? COST_BUDGET)
   return {
-    inputs,
-    outputs,
-    rows,
+    program,
+    inputs: program.inputs,
+    outputs: program.outputs,
+    rows: program.rows,
+    jacobian: program.jacobian,
     kernels,
     workgroupSize: WORKGROUP_SIZE,
-    depth: levels.depth,
-    widest: levels.widest,
-    liveCount: levels.liveCount,
-    jacobian,
-    ...(kernels.length > 1 ? { scratch: scratchLayout(levels, kernels, jacobian) } : {}),
+    liveCount: program.levels.liveCount,
+    ...(kernels.length > 1 ? { scratch: scratchLayout(program, kernels) } : {}),
   }
 }
 
-/**
- * Cuts `order` into ranges of at most `budget` cost: whole wavefronts while they fit, and a
- * wavefront costlier than the budget on its own split between its nodes (they are independent).
- */
-function segments(levels: Levels, budget: number): KernelPlan[] {
-  const { graph, order, level } = levels
-  const cost = order.map((id) => segmentCost(graph.kind(id)))
-  let total = 0
-  for (const c of cost) total += c
-  const whole = (): KernelPlan[] => [{ mode: 'fused', firstLevel: 0, lastLevel: levels.depth, start: 0, end: order.length, nodes: order.length, cost: total }]
-  if (!(total > budget)) return whole()
-  const cuts: number[] = [0]
-  let used = 0
-  for (let l = 0; l <= levels.depth; l++) {
-    const from = levels.levelStart[l]!
-    const to = levels.levelStart[l + 1]!
-    let c = 0
-    for (let i = from; i < to; i++) c += cost[i]!
-    if (used + c <= budget) {
-      used += c
-      continue
-    }
-    if (used > 0) cuts.push(from)
-    used = 0
-    for (let i = from; i < to; i++) {
-      if (used + cost[i]! > budget && used > 0) {
-        cuts.push(i)
-        used = 0
-      }
-      used += cost[i]!
-    }
-  }
-  cuts.push(order.length)
+/** Cuts the schedule into ranges of at most `budget` cost (a node costlier than that is a range of its own). */
+function segments(program: Program, budget: number): KernelPlan[] {
+  const { graph, schedule } = program.levels
   const kernels: KernelPlan[] = []
-  for (let k = 0; k + 1 < cuts.length; k++) {
-    const start = cuts[k]!
-    const end = cuts[k + 1]!
-    let c = 0
-    for (let i = start; i < end; i++) c += cost[i]!
-    kernels.push({ mode: 'fused', firstLevel: level[order[start]!]!, lastLevel: level[order[end - 1]!]!, start, end, nodes: end - start, cost: c })
+  let start = 0
+  let cost = 0
+  for (let i = 0; i <= schedule.length; i++) {
+    const c = i < schedule.length ? segmentCost(graph.kind(schedule[i]!)) : 0
+    if (i === schedule.length || (cost + c > budget && cost > 0)) {
+      if (i > start) kernels.push({ start, end: i, nodes: i - start, cost })
+      start = i
+      cost = 0
+    }
+    cost += c
   }
-  return kernels.length > 1 ? kernels : whole()
+  return kernels.length ? kernels : [{ start: 0, end: schedule.length, nodes: schedule.length, cost: 0 }]
 }
 
 /**
- * The scratch rows of a segmented plan: a value row for every op node some later segment reads,
- * and, per output, an adjoint row for every node of an earlier segment that a later segment's
- * reverse sweep contributes to (only contributions that exist: a consumer whose own adjoint has no
- * term contributes nothing, as in the unsegmented kernel). A values-only plan has no adjoint rows
- * (and no per-output sweeps).
+ * The scratch rows of a segmented plan: one for each op node a later segment reads, taken from
+ * the segment computing it until its last reader has run, then free for later segments' values.
  */
-function scratchLayout(levels: Levels, kernels: readonly KernelPlan[], jacobian: boolean): ScratchLayout {
-  const { graph, order } = levels
+function scratchLayout(program: Program, kernels: readonly KernelPlan[]): ScratchLayout {
+  const { graph, schedule } = program.levels
   const n = graph.nodeCount
   const segment = new Int32Array(n).fill(-1)
   kernels.forEach((k, s) => {
-    for (let i = k.start; i < k.end; i++) segment[order[i]!] = s
+    for (let i = k.start; i < k.end; i++) segment[schedule[i]!] = s
   })
+  const isOp = (id: number) => graph.kind(id) !== 'input' && graph.kind(id) !== 'const'
+  const lastReader = new Int32Array(n).fill(-1)
+  for (const id of schedule) {
+    if (!isOp(id)) continue
+    for (const a of graph.args(id)) if (isOp(a) && segment[a]! < segment[id]!) lastReader[a] = Math.max(lastReader[a]!, segment[id]!)
+  }
   const valueRow = new Int32Array(n).fill(-1)
+  const freedAfter: number[][] = kernels.map(() => [])
+  const free: number[] = []
   let rows = 0
-  for (const id of order) {
-    const kind = graph.kind(id)
-    if (kind === 'input' || kind === 'const') continue
-    for (const a of graph.args(id)) {
-      const ak = graph.kind(a)
-      if (ak !== 'input' && ak !== 'const' && segment[a]! < segment[id]! && valueRow[a] === -1) valueRow[a] = rows++
+  kernels.forEach((k, s) => {
+    if (s > 0) for (const row of freedAfter[s - 1]!) free.push(row)
+    for (let i = k.start; i < k.end; i++) {
+      const id = schedule[i]!
+      if (lastReader[id]! < 0) continue
+      valueRow[id] = free.length ? free.pop()! : rows++
+      freedAfter[lastReader[id]!]!.push(valueRow[id]!)
     }
-  }
-  const values = rows
-  const adjointRow: Map<number, number>[] = []
-  const firstWriter: Map<number, number>[] = []
-  const schedules: AdjointStep[][] = []
-  const defined: Uint8Array[] = []
-  for (const output of jacobian ? graph.outputs : []) {
-    const schedule = adjointSchedule(levels, graph.outputNode(output))
-    const has = reachedBy(schedule, n)
-    const rowOf = new Map<number, number>()
-    const writer = new Map<number, number>()
-    for (const { node, users } of schedule) {
-      for (const { user } of users) {
-        if (!has[user]) continue
-        const s = segment[user]!
-        if (s > segment[node]!) {
-          if (!rowOf.has(node)) rowOf.set(node, rows++)
-          writer.set(node, Math.max(writer.get(node) ?? -1, s))
-        }
-      }
-    }
-    schedules.push(schedule)
-    defined.push(has)
-    adjointRow.push(rowOf)
-    firstWriter.push(writer)
-  }
-  return { segment, valueRow, adjointRow, firstWriter, schedules, defined, values, rows }
+  })
+  return { segment, valueRow, rows }
 }
 
 /** The device limits tiling depends on (a subset of GPUSupportedLimits). */
@@ -304,10 +213,4 @@ export function dispatchGrid(n: number, workgroupSize: number, maxPerDimension: 
 }
 
 /** Index in plan.rows of output o's value row (no input), or of its ∂o/∂input row. */
-export function rowIndex(plan: Plan, outputIndex: number, inputIndex?: number): number {
-  if (!plan.jacobian) {
-    if (inputIndex !== undefined) throw new RangeError('a values-only plan has no Jacobian rows')
-    return outputIndex
-  }
-  return outputIndex * (1 + plan.inputs.length) + (inputIndex === undefined ? 0 : 1 + inputIndex)
-}
+export { rowIndex } from './program.js'

@@ -1,37 +1,25 @@
 /**
- * Graph transformations for forward mode and second order. In: a Graph. Out: a new, ordinary Graph
- * whose outputs are derivatives of the original's — gradients (reverse accumulation), JVPs
- * (forward accumulation), Hessian-vector products (forward over reverse) — so any engine and tier
- * evaluates them unchanged, and an engine's own Jacobian of a gradient graph is the Hessian.
+ * Graph transformations for users: gradients, JVPs and Hessian-vector products as ordinary graphs.
+ * In: a Graph. Out: a new Graph whose outputs are derivatives of the original's — gradients
+ * (reverse accumulation), JVPs (forward accumulation), Hessian-vector products (forward over
+ * reverse) — so any engine evaluates them unchanged, and an engine's Jacobian of a gradient graph is
+ * the Hessian. The sweeps themselves are autodiff.ts's, the same the engines' Jacobians come from.
  *
  * Invariants: the transformed graph has the original's inputs in the original order (JVP/HVP graphs
- * then add one tangent input per input); every sweep is a loop over levelize order, never a
- * recursion; transformed graphs are cached per (graph, version, options). Generated names never
- * silently collide: a clash raises GraphError.
- *
- * Where the symbolic graph differs from the engines: the engines skip a term whose adjoint is exactly
- * 0 even when its partial is infinite (0 · ∞). The transformations mask that case (guardedProduct)
- * on the edges of ops whose partial is singular at finite arguments (div, pow, sqrt, log, asin, ...).
- * An infinity from elsewhere (an overflow, or one carried through further ops) is not masked, so at
- * such points the symbolic graph may give NaN where an engine gives 0; elsewhere the numbers agree
- * to rounding. Structural zeros (constants 0) are dropped, so 0 · NaN counts as 0 there.
+ * then add one tangent input per input); transformed graphs are cached per (graph, version,
+ * options). Generated names never silently collide: a clash raises GraphError.
  */
+import { adjoints, copyNodes, partialsOf, tangents } from './autodiff.js'
 import type { Bindings } from './bindings.js'
+import { perGraph } from './cache.js'
 import { BindingError, GraphError } from './errors.js'
 import { Graph, requireOutputs, type Expr } from './graph.js'
-import { adjointSchedule, levelize } from './levelize.js'
-import type { OpName } from './ops.js'
-import { evaluateCpu, type CpuOptions, type Results } from './reference.js'
-import { addTerms, guardedProduct, mulTerms, ruleOf, type Term } from './symbolic.js'
+import { levelize } from './levelize.js'
+import { evaluateCpu, type CpuOptions } from './reference.js'
+import type { Evaluator } from './results.js'
 
-/**
- * Anything with `evaluate(graph, bindings)`: the GPU or CPU engine, or referenceEngine(). Engines
- * that take `{ jacobian: false }` (all of wavegrad's) evaluate values-only graphs (JVPs,
- * forward-over-reverse HVPs) without a reverse sweep; others compute and drop the Jacobian.
- */
-export interface EvaluatingEngine<A extends ArrayLike<number> = ArrayLike<number>> {
-  evaluate(graph: Graph, bindings: Bindings, options?: { readonly jacobian?: boolean }): Promise<Results<A>> | Results<A>
-}
+/** Anything with `evaluate(graph, bindings)`: the GPU or CPU engine, or referenceEngine(). */
+export type EvaluatingEngine<A extends ArrayLike<number> = ArrayLike<number>> = Evaluator<A>
 
 /** Values only: what forward mode needs. */
 const VALUES_ONLY = { jacobian: false } as const
@@ -68,17 +56,7 @@ export function hvpName(output: string, input: string): string {
   return `hvp_${output}_${input}`
 }
 
-const cache = new WeakMap<Graph, Map<string, { version: number; graph: Graph }>>()
-
-function cached(graph: Graph, key: string, build: () => Graph): Graph {
-  let perGraph = cache.get(graph)
-  if (!perGraph) cache.set(graph, (perGraph = new Map()))
-  const hit = perGraph.get(key)
-  if (hit && hit.version === graph.version) return hit.graph
-  const built = build()
-  perGraph.set(key, { version: graph.version, graph: built })
-  return built
-}
+const cached = perGraph<Graph>()
 
 /** Throws GraphError naming the first generated name that is already taken or generated twice. */
 function claimNames(taken: Iterable<string>, generated: readonly string[], what: string): void {
@@ -97,84 +75,13 @@ function resolveWrt(graph: Graph, wrt: readonly string[] | undefined): readonly 
   return wrt
 }
 
-/** Copies the live nodes of `src` into `dst` (inputs by name via `input`); returns the Expr per node id. */
-function copyNodes(src: Graph, dst: Graph, input: (name: string) => Expr): Expr[] {
+/** A new graph with `src`'s inputs (then `extra` inputs), its live nodes copied, and those nodes' partials. */
+function derive(src: Graph, extra: readonly string[] = []) {
   const levels = levelize(src)
-  const map: Expr[] = new Array(src.nodeCount)
-  for (const id of levels.order) {
-    const kind = src.kind(id)
-    if (kind === 'input') map[id] = input(src.label(id)!)
-    else if (kind === 'const') map[id] = dst.constant(src.constValue(id))
-    else map[id] = dst.apply(kind, src.args(id).map((a) => map[a]!))
-  }
-  return map
-}
-
-/** The symbolic partials of node `id` of `src`, built in `dst` from the copied nodes (memoised per node). */
-function partialsMemo(src: Graph, dst: Graph, map: readonly Expr[]): (id: number) => readonly Term[] {
-  const memo = new Map<number, readonly Term[]>()
-  return (id) => {
-    let p = memo.get(id)
-    if (!p) {
-      const op = src.kind(id) as OpName
-      p = ruleOf(op).partials(dst, src.args(id).map((a) => map[a]!), map[id]!)
-      memo.set(id, p)
-    }
-    return p
-  }
-}
-
-const isSingular = (g: Graph, id: number): boolean => {
-  const kind = g.kind(id)
-  return kind !== 'input' && kind !== 'const' && ruleOf(kind).singular === true
-}
-
-/**
- * Reverse accumulation into `dst`: for each output of `src`, the adjoint of each `wrt` input as a
- * Term. adj(n) = [n = output] + Σ_users adj(user) · ∂user/∂n, in the engines' schedule order.
- */
-function reverseSweep(src: Graph, dst: Graph, map: readonly Expr[], wrt: readonly string[]): Term[][] {
-  const levels = levelize(src)
-  const partials = partialsMemo(src, dst, map)
-  return src.outputs.map((o) => {
-    const adj = new Map<number, Term>()
-    for (const { node, seed, users } of adjointSchedule(levels, src.outputNode(o))) {
-      let acc: Term = seed ? 1 : 0
-      for (const { user, slot } of users) {
-        const a = adj.get(user) ?? 0
-        if (a === 0) continue
-        const p = partials(user)[slot]!
-        acc = addTerms(dst, acc, isSingular(src, user) ? guardedProduct(dst, a, p) : mulTerms(dst, a, p))
-      }
-      adj.set(node, acc)
-    }
-    return wrt.map((i) => adj.get(src.inputNode(i)) ?? 0)
-  })
-}
-
-/**
- * Forward accumulation: the tangent of every live node of `src` as a Term of `dst`,
- * dot(n) = Σ_i ∂n/∂arg_i · dot(arg_i), seeded by `seed(inputName)` at the inputs.
- */
-function forwardSweep(src: Graph, dst: Graph, map: readonly Expr[], seed: (name: string) => Term): Term[] {
-  const levels = levelize(src)
-  const partials = partialsMemo(src, dst, map)
-  const dot: Term[] = new Array(src.nodeCount).fill(0)
-  for (const id of levels.order) {
-    const kind = src.kind(id)
-    if (kind === 'input') dot[id] = seed(src.label(id)!)
-    if (kind === 'input' || kind === 'const') continue
-    const args = src.args(id)
-    if (args.every((a) => dot[a] === 0)) continue
-    const p = partials(id)
-    let acc: Term = 0
-    args.forEach((a, slot) => {
-      if (dot[a] === 0) return
-      acc = addTerms(dst, acc, isSingular(src, a) ? guardedProduct(dst, p[slot]!, dot[a]!) : mulTerms(dst, p[slot]!, dot[a]!))
-    })
-    dot[id] = acc
-  }
-  return dot
+  const dst = new Graph()
+  for (const i of [...src.inputs, ...extra]) dst.input(i)
+  const map = copyNodes(src, levels, dst, (name) => dst.input(name))
+  return { levels, dst, map, partial: partialsOf(src, dst, map) }
 }
 
 /**
@@ -193,11 +100,11 @@ export function gradientGraph(graph: Graph, options: GradientGraphOptions = {}):
   return cached(graph, `gradient:${JSON.stringify(wrt)}`, () => {
     const names = graph.outputs.flatMap((o) => wrt.map((i) => gradientName(o, i)))
     claimNames(graph.inputs, names, 'gradientGraph')
-    const dst = new Graph()
-    for (const i of graph.inputs) dst.input(i)
-    const map = copyNodes(graph, dst, (name) => dst.input(name))
-    const grads = reverseSweep(graph, dst, map, wrt)
-    graph.outputs.forEach((o, k) => wrt.forEach((i, j) => dst.output(gradientName(o, i), grads[k]![j]!)))
+    const { levels, dst, partial } = derive(graph)
+    for (const o of graph.outputs) {
+      const adj = adjoints(graph, levels, graph.outputNode(o), partial, dst)
+      for (const i of wrt) dst.output(gradientName(o, i), adj.get(graph.inputNode(i)) ?? 0)
+    }
     return dst
   })
 }
@@ -217,13 +124,10 @@ export function jvpGraph(graph: Graph, options: JvpGraphOptions = {}): Graph {
   requireOutputs(graph)
   const values = options.values ?? true
   return cached(graph, `jvp:${values}`, () => {
-    const tangents = graph.inputs.map(tangentName)
-    claimNames([...graph.inputs, ...graph.outputs], [...tangents, ...graph.outputs.map(jvpName)], 'jvpGraph')
-    const dst = new Graph()
-    for (const i of graph.inputs) dst.input(i)
-    for (const t of tangents) dst.input(t)
-    const map = copyNodes(graph, dst, (name) => dst.input(name))
-    const dot = forwardSweep(graph, dst, map, (name) => dst.input(tangentName(name)))
+    const names = graph.inputs.map(tangentName)
+    claimNames([...graph.inputs, ...graph.outputs], [...names, ...graph.outputs.map(jvpName)], 'jvpGraph')
+    const { levels, dst, map, partial } = derive(graph, names)
+    const dot = tangents(graph, levels, partial, dst, (name) => dst.input(tangentName(name)))
     for (const o of graph.outputs) {
       if (values) dst.output(o, map[graph.outputNode(o)]!)
       dst.output(jvpName(o), dot[graph.outputNode(o)]!)
@@ -246,15 +150,12 @@ export function hvpGraph(graph: Graph, options: GradientGraphOptions = {}): Grap
   const wrt = resolveWrt(graph, options.wrt)
   return cached(graph, `hvp:${JSON.stringify(wrt)}`, () => {
     const grad = gradientGraph(graph, { wrt })
-    const tangents = wrt.map(tangentName)
+    const directions = wrt.map(tangentName)
     const names = graph.outputs.flatMap((o) => wrt.map((i) => hvpName(o, i)))
-    claimNames([...graph.inputs, ...graph.outputs], [...tangents, ...names], 'hvpGraph')
-    const dst = new Graph()
-    for (const i of graph.inputs) dst.input(i)
-    for (const t of tangents) dst.input(t)
-    const map = copyNodes(grad, dst, (name) => dst.input(name))
+    claimNames([...graph.inputs, ...graph.outputs], [...directions, ...names], 'hvpGraph')
+    const { levels, dst, partial } = derive(grad, directions)
     const seeded = new Set(wrt)
-    const dot = forwardSweep(grad, dst, map, (name) => (seeded.has(name) ? dst.input(tangentName(name)) : 0))
+    const dot = tangents(grad, levels, partial, dst, (name) => (seeded.has(name) ? dst.input(tangentName(name)) : 0))
     graph.outputs.forEach((o) => wrt.forEach((i) => dst.output(hvpName(o, i), dot[grad.outputNode(gradientName(o, i))]!)))
     return dst
   })

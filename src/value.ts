@@ -5,13 +5,16 @@
  *
  * Method: backward() walks the Values reachable from the root iteratively (no recursion: a 10⁶-long
  * chain is fine), rebuilds them as a Graph with simplification off (every Value keeps its own node),
- * and takes all adjoints from the CPU reference engine's reverse sweep, so a node reached along two
- * paths is counted once with the sum of both contributions, never twice.
+ * takes every node's adjoint from the one reverse sweep (autodiff.ts) and evaluates those with the
+ * CPU reference, so a node reached along two paths is counted once with the sum of both
+ * contributions, never twice.
  */
+import { adjoints, copyNodes, partialsOf } from './autodiff.js'
 import { GraphError } from './errors.js'
 import { Graph, describe, type Expr, type OpMethods } from './graph.js'
+import { levelize } from './levelize.js'
 import { OPS, OP_NAMES, type OpName, type OpSpec } from './ops.js'
-import { adjointsOfAllNodes } from './reference.js'
+import { valuesAt } from './reference.js'
 
 export interface BackwardOptions {
   /** Add this call's gradients to the existing `.grad`s instead of replacing them (default false). */
@@ -105,11 +108,17 @@ export class Value {
     }
     const root = node.get(this)!
     graph.output('root', root)
-    const adj = adjointsOfAllNodes(graph, leafData, root.id)
-    for (const v of reached) {
-      const g = adj[node.get(v)!.id]!
-      v.grad = options.accumulate ? v.grad + g : g
-    }
+    // The adjoints, as nodes of a copy of the graph (no simplification there either), then their values.
+    const levels = levelize(graph)
+    const copy = new Graph({ simplify: false })
+    const map = copyNodes(graph, levels, copy, (name) => copy.input(name))
+    const adj = adjoints(graph, levels, root.id, partialsOf(graph, copy, map), copy)
+    const terms = reached.map((v) => adj.get(node.get(v)!.id) ?? 0)
+    const nodes = terms.map((t) => (typeof t === 'number' ? copy.constant(t) : t).id)
+    const grads = valuesAt(levelize(copy, nodes), leafData, nodes)
+    reached.forEach((v, i) => {
+      v.grad = options.accumulate ? v.grad + grads[i]! : grads[i]!
+    })
   }
 
   toString(): string {

@@ -8,7 +8,7 @@
  * must meet NaN and ±Inf the same infinity, or the error is Infinity. Parameter gradients (batch
  * sums) are compared the same way, the gradients of one output as one row.
  */
-import type { Results } from './reference.js'
+import type { Results } from './results.js'
 
 export interface Comparison {
   /** Largest scaled error over every value and Jacobian entry. */

@@ -118,7 +118,7 @@ describe('CPU engine on worker threads', () => {
       const one = createCpuEngine({ threads: 1, compileAfter: 0 })
       expect((await one.evaluate(graph(), big(8 * MIN_PER_THREAD, 2))).backend).not.toMatch(/threads/)
       // A custom op exists on this thread only.
-      const cube = registerOp('cputhreadscube', { arity: 1, eval: (a) => a * a * a, partials: [(a) => 3 * a * a], wgsl: ([a]) => `(${a} * ${a} * ${a})`, wgslPartials: [([a]) => `(3.0 * ${a} * ${a})`] })
+      const cube = registerOp('cputhreadscube', { arity: 1, eval: (a) => a * a * a, wgsl: ([a]) => `(${a} * ${a} * ${a})`, derivatives: [([a]) => a!.mul(a!).mul(3)] })
       const g = new Graph()
       g.output('f', cube(g.input('x')))
       const x = Float64Array.from({ length: 4 * MIN_PER_THREAD }, (_, i) => i / 1000)

@@ -1,20 +1,20 @@
 /**
  * CPU engine: the GPU engine's interface on compiled JavaScript. In: a Graph and bindings. Out: the
- * same Results, in Float64Array, from straight-line float64 code (codegen/js.ts) — several times
- * faster than the reference engine, which interprets the graph node by node.
+ * same Results, in Float64Array, from straight-line float64 code (codegen/js.ts) over the graph's
+ * program — several times faster than the reference engine, which interprets it node by node.
  *
  * Used where no WebGPU adapter exists, and only when asked for (createEngine's `fallback: 'cpu'`):
  * every result's `backend` says "cpu-js", never silently standing in for a GPU.
  */
 import { checkBindings, type Bindings } from '../bindings.js'
+import { perGraph } from '../cache.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
 import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
-import { levelize } from '../levelize.js'
-import { planKernels, type Plan } from '../plan.js'
-import { evaluateCpu, type Results } from '../reference.js'
 import { BUILTIN_OPS } from '../ops.js'
-import { checkWeights, sumParamRows, type SumOptions } from '../params.js'
+import { programOf, type Program } from '../program.js'
+import { evaluateProgram } from '../reference.js'
+import { checkWeights, resultsFromRows, type Results, type SumOptions } from '../results.js'
 import { graphToJSON, type GraphJSON } from '../serialize.js'
 import { createPool, defaultThreads, MIN_PER_THREAD, type WorkerPool } from './pool.js'
 
@@ -28,19 +28,19 @@ export class CpuKernel {
   readonly #threadable: boolean
   readonly #key = `kernel-${nextKernel++}`
   #json: GraphJSON | undefined
-  #plainJson: GraphJSON | undefined
   /** Bindings run so far (see CpuEngineOptions.compileAfter). */
   #seen = 0
   constructor(
     readonly graph: Graph,
-    readonly plan: Plan,
+    /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
+    readonly program: Program,
     readonly description: string,
     /** The engine's worker threads, where it has them. */
     readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
     /** Bindings this kernel runs on the reference engine before its compiled JavaScript takes over. */
     readonly compileAfter = 0,
   ) {
-    this.#run = emitJs(levelize(graph), plan)
+    this.#run = emitJs(program)
     this.#version = graph.version
     this.#threadable = builtinOnly(graph)
   }
@@ -56,17 +56,12 @@ export class CpuKernel {
     const { size, sources, weights } = this.#check(bindings, options)
     // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
-    // reference engine, whose loops are warm, gives the same numbers sooner. (Only for the graph as
-    // compiled: evaluateCpu reads the graph as it is now.)
-    const reference = this.#seen + size < this.compileAfter && this.graph.version === this.#version
+    // reference engine, whose loops are warm, gives the same numbers sooner.
+    const reference = this.#seen + size < this.compileAfter
     this.#seen += size
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
-    const here = () => {
-      if (!reference) return this.#results(this.#compute(sources, size), size, weights, this.description)
-      const r = evaluateCpu(this.graph, bindings, { jacobian: this.plan.jacobian, ...(options.weights === undefined ? {} : { weights: options.weights }) })
-      return { ...r, backend: `${this.description}${path}` }
-    }
+    const here = () => this.#results(this.#compute(sources, size, reference), size, weights, `${this.description}${path}`)
     if (!pool || pool.broken) return here()
     const shared = (values?: ArrayLike<number>) => {
       const a = new Float64Array(new SharedArrayBuffer(size * 8))
@@ -74,12 +69,9 @@ export class CpuKernel {
       return a
     }
     const inputs = sources.map((s) => (typeof s === 'number' ? s : shared(s)))
-    const rows = this.plan.rows.map(() => shared())
+    const rows = this.program.rows.map(() => shared())
     try {
-      // The reference path sends parameters as plain inputs: their per-binding rows come back, and
-      // are summed (with the weights) here, as for compiled code.
-      const json = reference ? () => (this.#plainJson ??= withoutParams(this.#graphJson())) : () => this.#graphJson()
-      await pool.run(reference ? `${this.#key}-reference` : this.#key, json, this.plan.jacobian, inputs, rows, size, reference)
+      await pool.run(reference ? `${this.#key}-reference` : this.#key, () => this.#graphJson(), this.program.jacobian, inputs, rows, size, reference)
     } catch (e) {
       // A thread died: this run and later ones compute here. Anything else is the graph's error.
       if (!pool.broken) throw e
@@ -100,7 +92,7 @@ export class CpuKernel {
 
   #check(bindings: Bindings, options: SumOptions) {
     // As the GPU Kernel: compiled code reads the inputs it was compiled for, by position.
-    if (this.graph.inputs.join(',') !== this.plan.inputs.join(',')) {
+    if (this.graph.inputs.join(',') !== this.program.inputs.join(',')) {
       throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
     }
     const { size, sources } = checkBindings(this.graph, bindings)
@@ -109,34 +101,19 @@ export class CpuKernel {
     return { size, sources: sources as readonly (ArrayLike<number> | number)[], weights }
   }
 
-  #compute(sources: readonly (ArrayLike<number> | number)[], size: number): Float64Array[] {
-    const rows = this.plan.rows.map(() => new Float64Array(size))
-    this.#run(sources, rows, 0, size)
+  #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false): Float64Array[] {
+    const rows = this.program.rows.map(() => new Float64Array(size))
+    if (reference) evaluateProgram(this.program, sources, rows, 0, size)
+    else this.#run(sources, rows, 0, size)
     return rows
   }
 
   #results(rows: Float64Array[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<Float64Array> {
-    const values: Record<string, Float64Array> = {}
-    const jacobian: Record<string, Record<string, Float64Array>> = {}
-    this.plan.rows.forEach((row, r) => {
-      if (row.kind === 'value') {
-        values[row.output] = rows[r]!
-        jacobian[row.output] = {}
-      } else {
-        jacobian[row.output]![row.input!] = rows[r]!
-      }
-    })
-    const results = { values, jacobian, size, backend }
-    return this.plan.jacobian ? sumParamRows(this.graph, results, weights) : results
+    return resultsFromRows(this.graph, this.program, rows, weights, size, backend)
   }
 }
 
 let nextKernel = 0
-
-/** The graph with its parameters as plain inputs (a parameter is an input bound to one number). */
-function withoutParams(json: GraphJSON): GraphJSON {
-  return { ...json, nodes: json.nodes.map((n) => (n.op === 'input' && 'param' in n ? { op: 'input', name: n.name } : n)) }
-}
 
 /** Whether a worker thread knows every op of the graph (custom ops live on this thread only). */
 function builtinOnly(graph: Graph): boolean {
@@ -174,8 +151,7 @@ export interface CpuEngineOptions {
  */
 export class CpuEngine {
   readonly kind = 'cpu'
-  readonly #kernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
-  readonly #valueKernels = new WeakMap<Graph, { version: number; kernel: CpuKernel }>()
+  readonly #kernels = perGraph<CpuKernel>()
   readonly #threads: number | undefined
   readonly #compileAfter: number
   #pool: Promise<WorkerPool | undefined> | undefined
@@ -194,19 +170,12 @@ export class CpuEngine {
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
   compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel {
-    return new CpuKernel(graph, planKernels(levelize(graph), { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter)
+    return new CpuKernel(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter)
   }
 
   async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<Float64Array>> {
     const { jacobian = true, ...run } = options
-    const cache = jacobian ? this.#kernels : this.#valueKernels
-    const hit = cache.get(graph)
-    let kernel = hit && hit.version === graph.version ? hit.kernel : undefined
-    if (!kernel) {
-      kernel = this.compile(graph, { jacobian })
-      cache.set(graph, { version: graph.version, kernel })
-    }
-    return kernel.run(bindings, run)
+    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })).run(bindings, run)
   }
 
   /** The worker threads, started on first need; undefined where there are none. */

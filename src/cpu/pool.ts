@@ -17,7 +17,7 @@ export interface WorkerRequest {
   /** Sent once per thread and kernel (or again when the thread has forgotten the kernel). */
   readonly json?: GraphJSON
   readonly jacobian: boolean
-  /** Run the reference engine (evaluateCpu) instead of compiled code; parameters arrive as inputs. */
+  /** Run the reference engine (evaluateProgram) instead of compiled code. */
   readonly reference?: boolean
   readonly inputs: readonly (Float64Array | number)[]
   readonly rows: readonly Float64Array[]

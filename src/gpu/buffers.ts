@@ -121,6 +121,17 @@ export function scratchBindGroupLayout(device: GPUDevice): GPUBindGroupLayout {
   return device.createBindGroupLayout({ entries: [{ binding: 0, visibility: COMPUTE_STAGE, buffer: { type: 'storage' } }] })
 }
 
+/** The bind group layouts of one device's pipelines: every kernel's group 0, and each kind's group 1. */
+export interface Layouts {
+  readonly kernel: GPUBindGroupLayout
+  readonly interpreter: GPUBindGroupLayout
+  readonly scratch: GPUBindGroupLayout
+}
+
+export function createLayouts(device: GPUDevice): Layouts {
+  return { kernel: kernelBindGroupLayout(device), interpreter: interpreterBindGroupLayout(device), scratch: scratchBindGroupLayout(device) }
+}
+
 /**
  * Grow-only buffer slots, two of them, so tile i+1 can upload while tile i is read back; and one
  * register file both slots share (the interpreter's registers, or a segmented kernel's scratch
@@ -137,8 +148,7 @@ export class SlotPool {
 
   constructor(
     readonly device: GPUDevice,
-    readonly layout: GPUBindGroupLayout,
-    readonly scratchLayout: GPUBindGroupLayout,
+    readonly layouts: Layouts,
   ) {}
 
   /** Slot i with room for the given byte sizes (and `inputs` step words). */
@@ -212,7 +222,7 @@ export class SlotPool {
   scratch(bytes: number): GPUBindGroup {
     const buffer = this.regs(bytes)
     if (this.#scratchGroup?.buffer !== buffer) {
-      this.#scratchGroup = { buffer, group: this.device.createBindGroup({ layout: this.scratchLayout, entries: [{ binding: 0, resource: { buffer } }] }) }
+      this.#scratchGroup = { buffer, group: this.device.createBindGroup({ layout: this.layouts.scratch, entries: [{ binding: 0, resource: { buffer } }] }) }
     }
     return this.#scratchGroup.group
   }
@@ -248,7 +258,7 @@ export class SlotPool {
   /** Group 1 for warming up a segmented kernel (over a tiny buffer; no thread touches it). */
   warmupScratch(): GPUBindGroup {
     this.#warmupScratch ??= this.device.createBindGroup({
-      layout: this.scratchLayout,
+      layout: this.layouts.scratch,
       entries: [{ binding: 0, resource: { buffer: this.device.createBuffer({ label: 'wavegrad warm-up', size: 16, usage: STORAGE }) } }],
     })
     return this.#warmupScratch
@@ -270,7 +280,7 @@ export class SlotPool {
 
   #bindGroup(inputs: GPUBuffer, results: GPUBuffer, params: GPUBuffer, steps: GPUBuffer): GPUBindGroup {
     return this.device.createBindGroup({
-      layout: this.layout,
+      layout: this.layouts.kernel,
       entries: [inputs, results, params, steps].map((buffer, binding) => ({ binding, resource: { buffer } })),
     })
   }

@@ -8,17 +8,17 @@
  * touches it again after the call resolves, and queue order guarantees later GPU work sees it.
  */
 import { checkBindings, type Bindings } from '../bindings.js'
-import { buildTape, type Tape } from '../codegen/interpreter.js'
-import type { KernelSource } from '../codegen/wgsl.js'
+import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
 import { describe, type Graph } from '../graph.js'
-import { rowIndex, type Plan, type Row } from '../plan.js'
-import type { Results } from '../reference.js'
-import type { Levels } from '../levelize.js'
-import { COPY_DST, COPY_SRC, STORAGE, UNIFORM } from './buffers.js'
-import type { GpuEngine } from './engine.js'
-import { checkWeights, type SumOptions } from '../params.js'
-import { ShaderError } from './errors.js'
+import { planKernels, rowIndex, type Plan, type Row } from '../plan.js'
+import type { Program } from '../program.js'
+import { assembleResults, checkWeights, paramRows, type Results, type SumOptions } from '../results.js'
+import { COPY_DST, COPY_SRC, STORAGE } from './buffers.js'
+import { DeviceError, ShaderError } from './errors.js'
+import type { Runner, Sink, Timings } from './run.js'
+
+export type { Timings } from './run.js'
 
 /**
  * Largest graph (live nodes) tier 'auto' compiles a fused kernel for. A software adapter's compile
@@ -68,15 +68,6 @@ export interface ToBufferOptions {
   readonly into?: GPUBuffer
 }
 
-/** Milliseconds spent per stage of one run (with `profile: true`). */
-export interface Timings {
-  upload: number
-  dispatch: number
-  readback: number
-  total: number
-  tiles: number
-}
-
 export interface GpuResults extends Results<Float32Array> {
   /** The kernel that computed these numbers. */
   readonly tier: 'fused' | 'interpreter'
@@ -97,48 +88,41 @@ export interface GpuResidentResults {
   offset(output: string, input?: string): number
 }
 
-/** What a kernel's fused build made: the pipelines of `sources`, in dispatch order, and their plan. */
-export interface FusedBuild {
-  readonly plan: Plan
-  readonly sources: readonly KernelSource[]
-  readonly pipelines: GPUComputePipeline[]
-}
+/** A fused kernel cut finer after a build failure goes down to segments of this cost before giving up. */
+const MIN_RETRY_COST = 256
 
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
 export class Kernel {
-  #pipeline: Promise<GPUComputePipeline[]> | undefined
-  #fused: 'pending' | 'ready' | 'failed' = 'pending'
-  #tape: { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } | undefined
-  #group: { regs: GPUBuffer; group: GPUBindGroup } | undefined
-  readonly #build: (sources: readonly KernelSource[]) => Promise<FusedBuild>
+  #fused: Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> | undefined
+  #state: 'pending' | 'ready' | 'failed' = 'pending'
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
-  readonly #emit: () => readonly KernelSource[]
 
   /**
-   * `emit` gives the plan's WGSL (kernelSources), at most once and only when first needed: a kernel
-   * that only ever runs on the interpreter never pays for it (seconds at 10^5 nodes). `build` makes
-   * the fused pipelines from those sources (its result's sources differ where the driver could not
-   * build kernels that big and the plan was cut finer). The build runs now for tier 'fused' (whose
-   * WGSL is emitted now, so a graph it cannot be emitted for fails at compile); for 'auto' after
-   * the first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT (such a graph
-   * stays on the interpreter); for 'interpreter' only if a run asks for the fused tier.
+   * The fused tier's WGSL is emitted at most once and only when first needed: a kernel that only
+   * ever runs on the interpreter never pays for it. Its build runs now for tier 'fused' (whose WGSL
+   * is emitted now, so a graph it cannot be emitted for fails at compile); for 'auto' after the
+   * first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT (such a graph stays
+   * on the interpreter); for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
-    readonly engine: GpuEngine,
+    readonly runner: Runner,
     readonly graph: Graph,
-    /** The graph's structure when compiled (what the tape is built from, too). */
-    readonly levels: Levels,
-    plan: Plan,
-    emit: () => readonly KernelSource[],
-    build: (sources: readonly KernelSource[]) => Promise<FusedBuild>,
+    /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
+    readonly program: Program,
+    /** The tier runs take unless they ask for another (the engine's). */
+    readonly tier: Tier,
+    /** The segment budget the fused tier was planned with. */
+    segmentCost: number,
   ) {
-    this.#plan = plan
-    this.#emit = emit
-    this.#build = build
+    this.#plan = planKernels(program, { segmentCost })
+    if (runner.ctx.debug) {
+      const { scratch, program: _, ...summary } = this.#plan
+      console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
+    }
     // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
     // adapter both share the same cores, and the first result matters most (see #execute).
-    if (engine.tier === 'fused') {
+    if (tier === 'fused') {
       void this.sources
       void this.pipelines.catch(() => undefined)
     }
@@ -146,7 +130,7 @@ export class Kernel {
 
   /**
    * The kernel plan: rows, and the fused tier's segments. If the driver fails to build a segment
-   * (too big for it), the build cuts the graph finer and this becomes the plan it built.
+   * (too big for it), the build cuts the program finer and this becomes the plan it built.
    */
   get plan(): Plan {
     return this.#plan
@@ -154,7 +138,11 @@ export class Kernel {
 
   /** The fused tier's kernels in dispatch order (one unless the plan is segmented). */
   get sources(): readonly KernelSource[] {
-    return (this.#sources ??= this.#emit())
+    if (!this.#sources) {
+      this.#sources = kernelSources(this.#plan)
+      if (this.runner.ctx.debug) for (const k of this.#sources) console.error(`[wavegrad] WGSL, segment ${k.segment}\n${k.wgsl}`)
+    }
+    return this.#sources
   }
 
   /** All of the fused tier's WGSL (the kernels in dispatch order, one after another). */
@@ -164,24 +152,7 @@ export class Kernel {
 
   /** The fused pipelines in dispatch order (built on first use where the engine's tier is 'interpreter'). */
   get pipelines(): Promise<GPUComputePipeline[]> {
-    if (!this.#pipeline) {
-      // (An emission error rejects, as a failed build does.)
-      const building = (async () => this.#build(this.sources))().then((built) => {
-        this.#plan = built.plan
-        this.#sources = built.sources
-        return built.pipelines
-      })
-      this.#pipeline = building
-      building.then(
-        () => (this.#fused = 'ready'),
-        (e: unknown) => {
-          // A WGSL error is final; anything else (a transient device error) may be retried.
-          if (e instanceof ShaderError) this.#fused = 'failed'
-          else if (this.#pipeline === building) this.#pipeline = undefined
-        },
-      )
-    }
-    return this.#pipeline
+    return this.#build().then((built) => built.pipelines)
   }
 
   /** Resolves when the fused pipelines are built and warmed up; rejects with ShaderError/DeviceError. */
@@ -189,71 +160,71 @@ export class Kernel {
     return this.pipelines.then(() => undefined)
   }
 
+  #build(): Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> {
+    if (!this.#fused) {
+      // (An emission error rejects, as a failed build does.)
+      const building = (async () => this.#buildFrom(this.#plan, this.sources))()
+      this.#fused = building
+      building.then(
+        (built) => {
+          this.#plan = built.plan
+          this.#sources = built.sources
+          this.#state = 'ready'
+        },
+        (e: unknown) => {
+          // A WGSL error is final; anything else (a transient device error) may be retried.
+          if (e instanceof ShaderError) this.#state = 'failed'
+          else if (this.#fused === building) this.#fused = undefined
+        },
+      )
+    }
+    return this.#fused
+  }
+
+  /** The pipelines of `sources`; a driver that cannot build a kernel this big gets the program cut finer. */
+  async #buildFrom(plan: Plan, sources: readonly KernelSource[]): Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> {
+    const { ctx, pipelines } = this.runner
+    for (;;) {
+      try {
+        return { plan, sources, pipelines: await Promise.all(sources.map((k) => pipelines.fused(k.wgsl, plan.scratch ? 'scratch' : 'none'))) }
+      } catch (e) {
+        // NVIDIA's driver runs out of local memory between ~2,000 and ~4,000 nodes: VK_ERROR_UNKNOWN.
+        const largest = Math.max(...plan.kernels.map((k) => k.cost))
+        if (!(e instanceof DeviceError) || e.reason !== 'internal' || ctx.lost || ctx.destroyed || largest <= MIN_RETRY_COST) throw e
+        const budget = Math.floor(largest / 4)
+        if (ctx.debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
+        plan = planKernels(this.program, { segmentCost: budget })
+        sources = kernelSources(plan)
+      }
+    }
+  }
+
   /**
    * The tier a run takes: auto = fused once built, the interpreter until then, and for good if
    * the fused build failed (a ShaderError: the interpreter runs every op of the table).
    */
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
-    const tier = checkTier(asked) ?? this.engine.tier
+    const tier = checkTier(asked) ?? this.tier
     if (tier !== 'auto') return tier
-    return this.#autoFuses() && this.#fused === 'ready' ? 'fused' : 'interpreter'
+    return this.#autoFuses() && this.#state === 'ready' ? 'fused' : 'interpreter'
   }
 
-  /** Runs `execute` on `tier`; for 'auto', then starts the fused build if it has not started. */
-  async #execute<T>(asked: Tier | undefined, execute: () => Promise<T>): Promise<T> {
+  /** Runs `job` on `tier`; for 'auto', then starts the fused build if it has not started. */
+  async #execute(asked: Tier | undefined, tier: 'fused' | 'interpreter', job: Omit<Parameters<Runner['run']>[0], 'program' | 'plan' | 'fused'>): Promise<Timings | undefined> {
     try {
-      return await execute()
+      return await this.runner.run({ ...job, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
     } finally {
-      if ((checkTier(asked) ?? this.engine.tier) === 'auto' && this.#autoFuses() && !this.#pipeline) void this.pipelines.catch(() => undefined)
+      if ((checkTier(asked) ?? this.tier) === 'auto' && this.#autoFuses() && !this.#fused) void this.pipelines.catch(() => undefined)
     }
   }
 
   #autoFuses(): boolean {
-    return this.plan.liveCount <= AUTO_FUSE_LIMIT
+    return this.program.sourceNodes <= AUTO_FUSE_LIMIT
   }
 
-  /** The tape on the GPU now, if any (for the engine's accounting). */
-  heldTape(): { tape: GPUBuffer; consts: GPUBuffer } | undefined {
-    return this.#tape
-  }
-
-  /**
-   * The tape of this graph on the GPU (uploaded on the first interpreter run, and again after the
-   * engine's tape cache freed it).
-   */
-  tapeBuffers(): { tape: GPUBuffer; consts: GPUBuffer; registers: number; chunks: number } {
-    if (this.#tape) {
-      this.engine.noteTape(this)
-      return this.#tape
-    }
-    const t: Tape = buildTape(this.levels, this.plan)
-    const device = this.engine.device
-    const upload = (data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>, label: string, usage: number) => {
-      const buffer = device.createBuffer({ label, size: Math.max(data.byteLength, 32), usage: usage | COPY_DST })
-      device.queue.writeBuffer(buffer, 0, data)
-      return buffer
-    }
-    this.#tape = { tape: upload(t.words, 'wavegrad tape', UNIFORM), consts: upload(t.consts, 'wavegrad tape constants', STORAGE), registers: t.registers, chunks: t.chunks }
-    this.engine.noteTape(this)
-    return this.#tape
-  }
-
-  /** Frees this kernel's own GPU memory (the interpreter tape; a later interpreter run uploads it again). */
+  /** Frees this kernel's own GPU memory (its interpreter tape; a later interpreter run uploads it again). */
   destroy(): void {
-    this.#tape?.tape.destroy()
-    this.#tape?.consts.destroy()
-    this.#tape = undefined
-    this.#group = undefined
-    this.engine.forgetTape(this)
-  }
-
-  /** Group 1 of the interpreter, rebuilt when the engine's register file changed. */
-  interpreterGroup(regs: GPUBuffer): GPUBindGroup {
-    if (this.#group?.regs === regs) return this.#group.group
-    const { tape, consts } = this.tapeBuffers()
-    const group = this.engine.interpreterBindGroup(tape, consts, regs)
-    this.#group = { regs, group }
-    return group
+    this.runner.tapes.drop(this.program)
   }
 
   /**
@@ -264,45 +235,20 @@ export class Kernel {
    */
   async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
     const checked = this.#check(bindings)
-    const { plan, graph } = this
+    const { program, graph } = this
     const weights = checkWeights(graph, options.weights, checked.size, options.sumsOnly)
-    // A parameter's rows are summed over the batch on the GPU instead of being read back.
+    // A parameter's rows are summed over the batch on the GPU instead of being read back; with
+    // sumsOnly, the values too, and nothing else comes back.
     const sumsOnly = options.sumsOnly ?? false
-    const summed = plan.rows.flatMap((row, r) => ((row.kind === 'jacobian' && graph.isParam(row.input!)) || (sumsOnly && row.kind === 'value') ? [r] : []))
-    const skipped = (r: number) => summed.includes(r) || (sumsOnly && plan.rows[r]!.kind === 'jacobian')
-    const rows = plan.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
+    const summed = [...paramRows(graph, program), ...(sumsOnly ? program.rows.flatMap((row, r) => (row.kind === 'value' ? [r] : [])) : [])].sort((a, b) => a - b)
+    const skipped = (r: number) => summed.includes(r) || (sumsOnly && program.rows[r]!.kind === 'jacobian')
+    const rows = program.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
     const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
     const tier = this.#tier(options.tier)
-    const weightSource = weights as Float32Array | number[] | undefined
-    const timings = await this.#execute(options.tier, () => this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'readback', rows, ...(sums ? { sums } : {}) }, options, tier, weightSource)))
-    const values: Record<string, Float32Array> = {}
-    const jacobian: Record<string, Record<string, Float32Array>> = {}
-    const gradients: Record<string, Record<string, number>> = {}
-    const totals: Record<string, number> = {}
-    const sumOf = (r: number) => sums!.totals[summed.indexOf(r)]!
-    plan.rows.forEach((row, r) => {
-      if (row.kind === 'value') {
-        if (sumsOnly) totals[row.output] = sumOf(r)
-        else {
-          values[row.output] = rows[r]!
-          jacobian[row.output] = {}
-        }
-        gradients[row.output] = {}
-      } else if (rows[r]) {
-        jacobian[row.output]![row.input!] = rows[r]
-      } else if (summed.includes(r)) {
-        gradients[row.output]![row.input!] = sumOf(r)
-      }
-    })
-    const result: GpuResults = {
-      values,
-      jacobian,
-      size: checked.size,
-      backend: this.engine.description,
-      tier,
-      ...(graph.params.length && plan.jacobian ? { gradients } : {}),
-      ...(sumsOnly ? { totals } : {}),
-    }
+    const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
+    const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined })
+    const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
+    const result: GpuResults = { ...assembleResults(graph, program, rows, totals, checked.size, this.runner.ctx.description), tier }
     return timings ? { ...result, timings } : result
   }
 
@@ -315,11 +261,11 @@ export class Kernel {
    */
   async runToBuffer(bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
     const checked = this.#check(bindings)
-    const { plan } = this
-    const device = this.engine.device
-    const bytes = Math.max(plan.rows.length * checked.size * 4, 4)
+    const { program } = this
+    const device = this.runner.ctx.device
+    const bytes = Math.max(program.rows.length * checked.size * 4, 4)
     if (bytes > device.limits.maxBufferSize) {
-      throw new BindingError(`${checked.size} bindings × ${plan.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${device.limits.maxBufferSize}); use run() or fewer bindings`)
+      throw new BindingError(`${checked.size} bindings × ${program.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${device.limits.maxBufferSize}); use run() or fewer bindings`)
     }
     const into = options.into
     if (into && (into.size < bytes || (into.usage & (STORAGE | COPY_DST)) !== (STORAGE | COPY_DST))) {
@@ -328,31 +274,30 @@ export class Kernel {
     const tier = this.#tier(options.tier)
     const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     try {
-      await this.#execute(options.tier, () => this.engine.exclusive(() => this.engine.execute(this, checked, { kind: 'buffer', buffer }, {}, tier)))
+      await this.#execute(options.tier, tier, { bindings: checked, sink: { kind: 'buffer', buffer } })
     } catch (e) {
       if (!into) buffer.destroy()
       throw e
     }
-    const inputs = plan.inputs
-    const outputs = plan.outputs
+    const { inputs, outputs } = program
     const size = checked.size
     return {
       buffer,
       size,
-      rows: plan.rows,
-      backend: this.engine.description,
+      rows: program.rows,
+      backend: this.runner.ctx.description,
       tier,
       offset(output: string, input?: string): number {
         const o = outputs.indexOf(output)
         const i = input === undefined ? undefined : inputs.indexOf(input)
         if (o < 0 || i === -1) throw new BindingError(`no row for output '${output}'${input === undefined ? '' : ` and input '${input}'`}`)
-        return rowIndex(plan, o, i) * size * 4
+        return rowIndex(program, o, i) * size * 4
       },
     }
   }
 
   #check(bindings: Bindings) {
-    if (this.graph.inputs.join(',') !== this.plan.inputs.join(',')) {
+    if (this.graph.inputs.join(',') !== this.program.inputs.join(',')) {
       throw new GraphError(`the graph's inputs changed after compile (now ${this.graph.inputs.join(', ')}); compile it again`)
     }
     return checkBindings(this.graph, bindings, true)

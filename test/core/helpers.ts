@@ -4,7 +4,7 @@
  * Math — so the closures are an oracle independent of the op table.
  */
 import { expect } from 'vitest'
-import type { Expr, Graph } from '../../src/index.js'
+import { evaluateCpu, Graph, OPS, type Expr, type OpName, type OpSpec } from '../../src/index.js'
 
 /** mulberry32: a small seeded PRNG in [0, 1) (the library's own, shared with the CLI). */
 export { mulberry32 as rng } from '../../src/util/random.js'
@@ -30,6 +30,22 @@ export function centralDiff4(f: (x: number) => number, x: number, h: number): nu
 /** Second-order central difference of f at x. */
 export function centralDiff(f: (x: number) => number, x: number, h: number): number {
   return (f(x + h) - f(x - h)) / (2 * h)
+}
+
+/**
+ * An op's partial derivatives at `points` (one number per argument each), from its derivative
+ * rules: built as a graph over inputs a, b, c and evaluated by the reference (float64).
+ */
+export function partialsAt(name: OpName, points: readonly (readonly number[])[]): number[][] {
+  const spec: OpSpec = OPS[name]
+  const g = new Graph()
+  const names = ['a', 'b', 'c'].slice(0, spec.arity)
+  const xs = names.map((n) => g.input(n))
+  const node = g.apply(name, xs)
+  g.output('value', node)
+  spec.derivatives.forEach((d, i) => g.output(`p${i}`, typeof d === 'number' ? d : d(xs, node)))
+  const r = evaluateCpu(g, Object.fromEntries(names.map((n, i) => [n, points.map((p) => p[i]!)])), { jacobian: false })
+  return points.map((_, k) => spec.derivatives.map((_, i) => r.values[`p${i}`]![k]!))
 }
 
 /** Reads element i of a typed array, failing loudly when out of range. */

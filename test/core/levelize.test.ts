@@ -6,7 +6,6 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Graph, OPS, OP_NAMES, levelize, parse, type Expr } from '../../src/index.js'
-import { gradientCone } from '../../src/levelize.js'
 
 interface Spec {
   readonly inputs: number
@@ -125,26 +124,25 @@ describe('levelize on random DAGs', () => {
     )
   })
 
-  test('gradientCone: the active ancestors of an output, itself included', () => {
+  test('schedule: the live nodes in id order; given roots, only their ancestors (and the inputs) are live', () => {
     fc.assert(
       fc.property(spec, (s) => {
         const g = build(s)
         const lv = levelize(g)
-        const o = oracle(g)
+        expect(Array.from(lv.schedule)).toEqual(Array.from(lv.order).sort((p, q) => p - q))
         for (const name of g.outputs) {
           const out = g.outputNode(name)
-          const expected = new Set<number>()
-          if (o.active[out]) {
-            const stack = [out]
-            while (stack.length) {
-              const id = stack.pop()!
-              if (expected.has(id)) continue
-              expected.add(id)
-              for (const a of g.args(id)) if (o.active[a]) stack.push(a)
-            }
+          const expected = new Set<number>(g.inputs.map((i) => g.inputNode(i)))
+          const stack = [out]
+          while (stack.length) {
+            const id = stack.pop()!
+            if (expected.has(id) && id !== out) continue
+            expected.add(id)
+            for (const a of g.args(id)) if (!expected.has(a)) stack.push(a)
           }
-          const cone = gradientCone(lv, out)
-          expect(Array.from(cone, (v, id) => (v ? id : -1)).filter((id) => id >= 0)).toEqual([...expected].sort((p, q) => p - q))
+          const one = levelize(g, [out])
+          expect(Array.from(one.schedule)).toEqual([...expected].sort((p, q) => p - q))
+          for (const id of one.schedule) for (const a of g.args(id)) expect(one.level[a]!).toBeLessThan(one.level[id]!)
         }
       }),
       { numRuns: 200, seed: 43 },
@@ -226,8 +224,8 @@ describe('levelize at depth', () => {
     // the constant (one node, hash-consed) feeds every link of the chain
     const k = g.constant(1.0001).id
     expect(lv.consumerStart[k + 1]! - lv.consumerStart[k]!).toBe(N)
-    const cone = gradientCone(lv, e.id)
-    expect(cone[x.id]).toBe(1)
-    expect(cone[k]).toBe(0)
+    expect(lv.schedule[lv.schedule.length - 1]).toBe(e.id)
+    expect(lv.active[x.id]).toBe(1)
+    expect(lv.active[k]).toBe(0)
   })
 })

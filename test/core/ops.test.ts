@@ -1,15 +1,16 @@
 /**
- * The op table, driven by the table itself: every op's partials against central finite differences
- * of its own `eval` on its domain, every op's value and partials against sympy (an independent
- * oracle, run at test time), WGSL emission present for every argument, helpers present in
- * shaders/, and the kink conventions by hand.
+ * The op table, driven by the table itself: every op's derivative rules (built as graphs, evaluated
+ * by the reference) against central finite differences of its own `eval` on its domain, every op's
+ * value and partials against sympy (an independent oracle, run at test time, from the table's own
+ * sympy strings), WGSL emission for every op, helpers present in shaders/, and the kink conventions
+ * by hand.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { OPS, OP_NAMES, type OpName, type OpSpec } from '../../src/index.js'
-import { centralDiff, expectClose, rng, uniform } from './helpers.js'
+import { centralDiff, expectClose, partialsAt, rng, uniform } from './helpers.js'
 import { oraclePython } from './oracle.js'
 
 const spec = (name: OpName): OpSpec => OPS[name]
@@ -53,8 +54,8 @@ describe('the table', () => {
     expect([...OP_NAMES]).toEqual(expect.arrayContaining([...REQUIRED]))
     for (const name of OP_NAMES) {
       const s = spec(name)
-      expect(s.partials, name).toHaveLength(s.arity)
-      expect(s.wgslPartials, name).toHaveLength(s.arity)
+      expect(s.derivatives, name).toHaveLength(s.arity)
+      for (const d of s.derivatives) expect(typeof d === 'function' || Number.isFinite(d), name).toBe(true)
       expect(s.domain, name).toHaveLength(s.arity)
       for (const [lo, hi] of s.domain) expect(lo, name).toBeLessThan(hi)
       expect(s.doc.length, name).toBeGreaterThan(0)
@@ -67,16 +68,16 @@ describe('the table', () => {
   })
 })
 
-describe('partials against central finite differences of eval (f64)', () => {
+describe('derivative rules against central finite differences of eval (f64)', () => {
   test.each(OP_NAMES.map((n) => [n]))('%s', (name) => {
     const s = spec(name)
-    samples(name, 25, 1234 + name.length * 7919 + name.charCodeAt(0)).forEach((p) => {
-      const out = call(s, p)
+    const points = samples(name, 25, 1234 + name.length * 7919 + name.charCodeAt(0))
+    const partials = partialsAt(name, points)
+    points.forEach((p, k) => {
       for (let i = 0; i < s.arity; i++) {
         const h = 1e-6 * Math.max(1, Math.abs(p[i]!))
         const fd = centralDiff((t) => call(s, p.map((v, j) => (j === i ? t : v))), p[i]!, h)
-        const partial = s.partials[i]!(p[0]!, p[1] ?? NaN, p[2] ?? NaN, out)
-        expectClose(partial, fd, 1e-6, `${name} ∂/∂arg${i} at (${p.join(', ')})`)
+        expectClose(partials[k]![i]!, fd, 1e-6, `${name} ∂/∂arg${i} at (${p.join(', ')})`)
       }
     })
   })
@@ -84,50 +85,18 @@ describe('partials against central finite differences of eval (f64)', () => {
 
 /**
  * sympy as an independent oracle: the same points, evaluated exactly (the float64 inputs as
- * rationals) to 30 digits, for the value and every partial (sympy differentiates symbolically).
+ * rationals) to 30 digits, for the value and every partial (sympy differentiates the table's sympy
+ * form symbolically).
  */
-const SYMPY: Partial<Record<OpName, string>> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  neg: '-a',
-  pow: 'a ** b',
-  sqrt: 'sqrt(a)',
-  exp: 'exp(a)',
-  log: 'log(a)',
-  sin: 'sin(a)',
-  cos: 'cos(a)',
-  tan: 'tan(a)',
-  tanh: 'tanh(a)',
-  sigmoid: '1 / (1 + exp(-a))',
-  relu: 'Max(a, 0)',
-  abs: 'Abs(a)',
-  min: 'Min(a, b)',
-  max: 'Max(a, b)',
-  atan2: 'atan2(a, b)',
-  atan: 'atan(a)',
-  asin: 'asin(a)',
-  acos: 'acos(a)',
-  sinh: 'sinh(a)',
-  cosh: 'cosh(a)',
-  exp2: '2**a',
-  log2: 'log(a, 2)',
-  log10: 'log(a, 10)',
-  erf: 'erf(a)',
-  log1p: 'log(1 + a)',
-  expm1: 'exp(a) - 1',
-}
-
 const ORACLE = String.raw`
 import json, sys
 import sympy as sp
-a, b = sp.symbols('a b', real=True)
+a, b, c = sp.symbols('a b c', real=True)
 req = json.load(sys.stdin)
 out = {}
 for name, item in req.items():
-    expr = sp.sympify(item['expr'], locals={'a': a, 'b': b})
-    syms = [a, b][:item['arity']]
+    expr = sp.sympify(item['expr'], locals={'a': a, 'b': b, 'c': c})
+    syms = [a, b, c][:item['arity']]
     parts = [sp.diff(expr, s) for s in syms]
     rows = []
     for p in item['points']:
@@ -142,7 +111,7 @@ describe('values and partials against sympy', () => {
   test('every op with a closed form', () => {
     const request: Record<string, { expr: string; arity: number; points: number[][] }> = {}
     for (const name of OP_NAMES) {
-      const expr = SYMPY[name]
+      const expr = spec(name).sympy
       if (expr !== undefined) request[name] = { expr, arity: spec(name).arity, points: samples(name, 6, 99 + name.charCodeAt(1)) }
     }
     // Every op but `where` and the comparisons (checked by hand below) has a sympy form.
@@ -154,13 +123,11 @@ describe('values and partials against sympy', () => {
     const answer = JSON.parse(py.stdout) as Record<string, number[][]>
     for (const [name, item] of Object.entries(request)) {
       const s = spec(name as OpName)
+      const ours = partialsAt(name as OpName, item.points)
       item.points.forEach((p, k) => {
         const [value, ...partials] = answer[name]![k]!
-        const out = call(s, p)
-        expectClose(out, value!, 1e-13, `${name}(${p.join(', ')})`)
-        partials.forEach((d, i) => {
-          expectClose(s.partials[i]!(p[0]!, p[1] ?? NaN, p[2] ?? NaN, out), d, 1e-12, `${name} ∂/∂arg${i} at (${p.join(', ')})`)
-        })
+        expectClose(call(s, p), value!, 1e-13, `${name}(${p.join(', ')})`)
+        partials.forEach((d, i) => expectClose(ours[k]![i]!, d, 1e-12, `${name} ∂/∂arg${i} at (${p.join(', ')})`))
       })
     }
   })
@@ -185,14 +152,15 @@ describe('erf against mpmath on a dense grid', () => {
 
 describe('WGSL emission', () => {
   const ids = ['a', 'b', 'c']
-  test.each(OP_NAMES.map((n) => [n]))('%s: value and every partial are non-empty and use only declared helpers', (name) => {
+  test.each(OP_NAMES.map((n) => [n]))('%s: the value is non-empty and uses only declared helpers', (name) => {
     const s = spec(name)
     const args = ids.slice(0, s.arity)
     const variants: (number | undefined)[][] = [args.map(() => undefined)]
-    // pow specialises on a constant exponent: integers, halves and the general case.
+    // pow specialises on a constant exponent: integers, halves and the general case; gmadd on constants.
     if (name === 'pow') for (const k of [-3, -2, -1, 2, 3, 4, 5, 0.5, -0.5, 1.5, 2.7, -1.25]) variants.push([undefined, k])
+    if (name === 'gmadd') for (const k of [[0], [undefined, 0], [undefined, 2], [undefined, undefined, 0], [0, undefined, 1], [undefined, undefined, -1]]) variants.push(k)
     for (const k of variants) {
-      const texts = [s.wgsl(args, k, 'o'), ...s.wgslPartials.map((w) => w(args, k, 'o'))]
+      const texts = [s.wgsl(args, k)]
       for (const text of texts) {
         expect(text.trim().length, `${name} ${JSON.stringify(k)}`).toBeGreaterThan(0)
         expect(text).not.toMatch(/undefined|NaN|null/)
@@ -220,7 +188,7 @@ describe('WGSL emission', () => {
 })
 
 describe('special cases by hand', () => {
-  const p = (name: OpName, i: number, a: number, b = NaN, c = NaN) => spec(name).partials[i]!(a, b, c, spec(name).eval(a, b, c))
+  const p = (name: OpName, i: number, a: number, b = NaN, c = NaN) => partialsAt(name, [[a, b, c].slice(0, spec(name).arity)])[0]![i]!
 
   test('pow with a negative base and an integer exponent: (-2)³ = -8, d/da = 3·(-2)² = 12', () => {
     expect(spec('pow').eval(-2, 3, NaN)).toBe(-8)

@@ -1,28 +1,29 @@
 /**
- * Segmented plans: the cuts cover the wavefronts in order within the budget, and the scratch holds
- * exactly what crosses a cut (values later segments read; partial adjoints later segments pass back).
+ * Segmented plans: the cuts cover the program's schedule in order within the budget, and the
+ * scratch holds exactly what crosses a cut (op values a later segment reads), each row taken only
+ * while its value is still to be read.
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { Graph, levelize, parse, planKernels, type Levels, type Plan } from '../../src/index.js'
+import { Graph, parse, planKernels, programOf, type Plan, type Program } from '../../src/index.js'
 import { COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost } from '../../src/plan.js'
 import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
 import { buildSmoothDag, SMOOTH_COUNT } from './helpers.js'
 
-/** Checks every invariant of a plan's segments and scratch against the graph. */
-function checkPlan(levels: Levels, plan: Plan, budget: number): void {
-  const { graph, order } = levels
+/** Checks every invariant of a plan's segments and scratch against the program. */
+function checkPlan(program: Program, plan: Plan, budget: number): void {
+  const { graph, schedule } = program.levels
   const kernels = plan.kernels
   expect(kernels[0]!.start).toBe(0)
-  expect(kernels.at(-1)!.end).toBe(order.length)
+  expect(kernels.at(-1)!.end).toBe(schedule.length)
   kernels.forEach((k, s) => {
     if (s > 0) expect(k.start).toBe(kernels[s - 1]!.end)
     expect(k.end).toBeGreaterThan(k.start)
     let cost = 0
     let costly = 0
     for (let i = k.start; i < k.end; i++) {
-      const c = segmentCost(graph.kind(order[i]!))
+      const c = segmentCost(graph.kind(schedule[i]!))
       cost += c
       if (c > 0) costly++
     }
@@ -36,43 +37,48 @@ function checkPlan(levels: Levels, plan: Plan, budget: number): void {
   }
   const scratch = plan.scratch!
   const seg = scratch.segment
-  const rows = new Set<number>()
-  for (const id of order) {
-    const kind = graph.kind(id)
-    const laterReader = [...levels.consumers.subarray(levels.consumerStart[id]!, levels.consumerStart[id + 1]!)].some((u) => seg[u]! > seg[id]!)
-    // A value row exactly for the op nodes a later segment reads.
-    expect(scratch.valueRow[id]! >= 0).toBe(kind !== 'input' && kind !== 'const' && laterReader)
-    if (scratch.valueRow[id]! >= 0) rows.add(scratch.valueRow[id]!)
-    for (const a of graph.args(id)) expect(seg[a]!).toBeLessThanOrEqual(seg[id]!)
+  const isOp = (id: number) => graph.kind(id) !== 'input' && graph.kind(id) !== 'const'
+  // Per segment, the rows in use: written before it, still to be read in it or later.
+  const lastReader = new Map<number, number>()
+  for (const id of schedule) {
+    for (const a of graph.args(id)) {
+      expect(seg[a]!).toBeLessThanOrEqual(seg[id]!)
+      if (isOp(a) && seg[a]! < seg[id]!) lastReader.set(a, Math.max(lastReader.get(a) ?? -1, seg[id]!))
+    }
   }
-  expect(rows.size).toBe(scratch.values)
-  scratch.adjointRow.forEach((byNode, k) => {
-    for (const [node, row] of byNode) {
-      expect(row).toBeGreaterThanOrEqual(scratch.values)
-      rows.add(row)
-      // The first writer is the highest segment whose part of the sweep reaches the node.
-      const step = scratch.schedules[k]!.find((st) => st.node === node)!
-      const writers = step.users.filter((u) => scratch.defined[k]![u.user] && seg[u.user]! > seg[node]!).map((u) => seg[u.user]!)
-      expect(writers.length).toBeGreaterThan(0)
-      expect(scratch.firstWriter[k]!.get(node)).toBe(Math.max(...writers))
+  for (const id of schedule) {
+    // A value row exactly for the op nodes a later segment reads.
+    expect(scratch.valueRow[id]! >= 0, `node ${id}`).toBe(lastReader.has(id))
+    if (scratch.valueRow[id]! >= 0) expect(scratch.valueRow[id]!).toBeLessThan(scratch.rows)
+  }
+  // No two values hold one row at once: a row is taken again only after its last reader.
+  kernels.forEach((_, s) => {
+    const busy = new Map<number, number>()
+    for (const [id, last] of lastReader) {
+      if (seg[id]! <= s && last >= s) {
+        const row = scratch.valueRow[id]!
+        expect(busy.has(row), `row ${row} in segment ${s}`).toBe(false)
+        busy.set(row, id)
+      }
     }
   })
-  expect(rows.size).toBe(scratch.rows)
 }
 
 describe('segmented plans', () => {
-  test('a graph within the budget is one kernel; the default budget is in force', () => {
-    const lv = levelize(parse('f = (1-x)^2 + 100*(y-x^2)^2'))
-    const plan = planKernels(lv)
+  test('a program within the budget is one kernel; the default budget is in force', () => {
+    const plan = planKernels(programOf(parse('f = (1-x)^2 + 100*(y-x^2)^2')))
     expect(plan.kernels).toHaveLength(1)
     expect(plan.scratch).toBeUndefined()
-    expect(kernelSources(lv, plan)).toHaveLength(1)
+    expect(kernelSources(plan)).toHaveLength(1)
     const big = new Graph()
-    let e = big.input('x')
-    for (let i = 0; i < COST_BUDGET; i++) e = e.mul(1.0001)
+    const x = big.input('x')
+    let e = x
+    for (let i = 0; i < COST_BUDGET / 2; i++) e = e.mul(x)
     big.output('f', e.add(1))
-    expect(planKernels(levelize(big)).kernels.length).toBe(2)
-    expect(planKernels(levelize(big), { segmentCost: Infinity }).kernels.length).toBe(1)
+    // The program holds the chain and its reverse sweep (a gmadd for each of x's uses and for each
+    // link's adjoint): about 1.5 times the budget.
+    expect(planKernels(programOf(big)).kernels.length).toBeGreaterThanOrEqual(2)
+    expect(planKernels(programOf(big), { segmentCost: Infinity }).kernels.length).toBe(1)
   })
 
   test('a helper op costs more than arithmetic', () => {
@@ -81,42 +87,40 @@ describe('segmented plans', () => {
     expect(segmentCost('const')).toBe(0)
   })
 
-  test('every cut, every scratch row, on random DAGs and budgets (fast-check)', () => {
+  test('every cut, every scratch row, on random DAGs and budgets, Jacobian and values-only programs (fast-check)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 4 }),
         fc.array(fc.record({ op: fc.nat(SMOOTH_COUNT - 1), a: fc.nat(), b: fc.nat() }), { minLength: 1, maxLength: 60 }),
         fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 1, max: 80 }),
-        (inputs, steps, outputs, budget) => {
+        fc.boolean(),
+        (inputs, steps, outputs, budget, jacobian) => {
           const g = new Graph()
           const names = Array.from({ length: inputs }, (_, i) => `x${i}`)
           const pool = buildSmoothDag(g, names, steps)
           outputs.forEach((o, k) => g.output(`o${k}`, pool[o % pool.length]!.expr))
-          const lv = levelize(g)
-          const plan = planKernels(lv, { segmentCost: budget })
-          checkPlan(lv, plan, budget)
-          // S segments: a forward kernel for each of the first S - 1 that stores a value, S reverse kernels.
-          const sources = kernelSources(lv, plan)
-          const storing = new Set(plan.scratch ? [...lv.order].filter((id) => plan.scratch!.valueRow[id]! >= 0).map((id) => plan.scratch!.segment[id]!) : [])
-          expect(sources).toHaveLength(plan.kernels.length === 1 ? 1 : plan.kernels.length + storing.size)
-          expect(sources.filter((k) => k.phase === 'reverse').map((k) => k.segment)).toEqual(plan.kernels.map((_, s) => s).reverse())
+          const program = programOf(g, { jacobian })
+          const plan = planKernels(program, { segmentCost: budget })
+          checkPlan(program, plan, budget)
+          expect(kernelSources(plan).map((k) => k.segment)).toEqual(plan.kernels.map((_, s) => s))
         },
       ),
       { numRuns: 300, seed: 5 },
     )
   })
 
-  test('a wavefront wider than the budget is split between its nodes', () => {
+  test('scratch rows are reused: a long chain cut into many segments needs a few rows, not one per cut', () => {
     const g = new Graph()
-    const x = g.input('x')
-    let sum = g.constant(0)
-    for (let i = 1; i <= 40; i++) sum = sum.add(x.mul(i).sin())
-    g.output('f', sum)
-    const lv = levelize(g)
-    const plan = planKernels(lv, { segmentCost: 64 })
-    checkPlan(lv, plan, 64)
-    expect(plan.kernels.some((k) => k.firstLevel === k.lastLevel && k.nodes < lv.levelStart[k.firstLevel + 1]! - lv.levelStart[k.firstLevel]!)).toBe(true)
+    let e = g.input('x')
+    for (let i = 0; i < 400; i++) e = e.mul(1.0001).add(e.mul(0.5))
+    g.output('f', e)
+    const program = programOf(g, { jacobian: false })
+    const plan = planKernels(program, { segmentCost: 16 })
+    checkPlan(program, plan, 16)
+    expect(plan.kernels.length).toBeGreaterThan(40)
+    // One value crosses most cuts, two where a cut falls inside a step; each row is busy for two segments.
+    expect(plan.scratch!.rows).toBeLessThanOrEqual(4)
   })
 })
 

@@ -1,13 +1,13 @@
 /**
  * Custom ops (registerOp): a registered op goes through the table-driven checks every built-in op
- * goes through — partials against central differences of its float64 value, GPU against the
- * f32-faithful reference on its domain on every tier (fused, interpreter, segmented) — and is usable
- * everywhere a built-in is: parse, Expr and Value methods, free functions, JVP/Hessians (with
- * symbolic derivatives), serialization. Bad registrations are GraphErrors that change nothing.
+ * goes through — its derivative rules against central differences of its float64 value, GPU
+ * against the f32-faithful reference on its domain on every tier (fused, interpreter, segmented) —
+ * and is usable everywhere a built-in is: parse, Expr and Value methods, free functions,
+ * Jacobians, JVPs and Hessians, serialization. Bad registrations are GraphErrors that change nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createGpuEngine, evaluateCpu, fns, graphFromJSON, graphToJSON, GraphError, hessian, OP_NAMES, OPS, parse, referenceEngine, registerOp, Value, type GpuEngine, type OpName } from '../../src/index.js'
-import { centralDiff, expectClose, rng } from '../core/helpers.js'
+import { centralDiff, expectClose, partialsAt, rng } from '../core/helpers.js'
 import { expectMatchesReference, opCase } from './setup.js'
 
 // softplus(a) = log(1 + eᵃ), computed without overflow; d/da = sigmoid(a).
@@ -15,23 +15,18 @@ const softplus = registerOp('softplus', {
   arity: 1,
   doc: 'log(1 + eᵃ)',
   eval: (a) => Math.max(a, 0) + Math.log1p(Math.exp(-Math.abs(a))),
-  partials: [(a) => 1 / (1 + Math.exp(-a))],
   wgsl: ([a]) => `op_softplus(${a})`,
-  wgslPartials: [([a]) => `wg_sigmoid(${a})`],
   wgslFunctions: 'fn op_softplus(a: f32) -> f32 { let e = exp(-abs(a)); return max(a, 0.0) + select(log(1.0 + e), e, e < 1e-4); }',
-  helpers: ['wg_sigmoid'],
   domain: [[-6, 6]],
-  derivatives: (_g, [a]) => [a!.sigmoid()],
+  derivatives: [([a]) => a!.sigmoid()],
 })
 // lerp(a, b, t) = a + t·(b − a): arity 3; ∂/∂a = 1 − t, ∂/∂b = t, ∂/∂t = b − a.
 registerOp('lerp', {
   arity: 3,
   eval: (a, b, t) => a + t * (b - a),
-  partials: [(_a, _b, t) => 1 - t, (_a, _b, t) => t, (a, b) => b - a],
   wgsl: ([a, b, t]) => `(${a} + ${t} * (${b} - ${a}))`,
-  wgslPartials: [([, , t]) => `(1.0 - ${t})`, ([, , t]) => `${t}`, ([a, b]) => `(${b} - ${a})`],
   domain: [[-3, 3], [-3, 3], [0, 1]],
-  derivatives: (g, [a, b, t]) => [g.apply('sub', [1, t!]), t!, b!.sub(a!)],
+  derivatives: [([, , t]) => t!.neg().add(1), ([, , t]) => t!, ([a, b]) => b!.sub(a!)],
 })
 const CUSTOM = ['softplus', 'lerp'] as unknown as OpName[]
 
@@ -52,19 +47,19 @@ describe('registered ops go through the table-driven checks', () => {
   })
 
   for (const name of CUSTOM) {
-    test(`${name}: partials against central finite differences of eval (f64)`, () => {
+    test(`${name}: derivative rules against central finite differences of eval (f64)`, () => {
       const s = OPS[name]
       const r = rng(77)
-      for (let n = 0; n < 25; n++) {
-        const p = s.domain.map(([lo, hi]) => lo + (hi - lo) * r())
+      const points = Array.from({ length: 25 }, () => s.domain.map(([lo, hi]) => lo + (hi - lo) * r()))
+      const partials = partialsAt(name, points)
+      points.forEach((p, k) => {
         const call = (q: number[]) => s.eval(q[0]!, q[1] ?? NaN, q[2] ?? NaN)
-        const out = call(p)
         for (let i = 0; i < s.arity; i++) {
           const h = 1e-6 * Math.max(1, Math.abs(p[i]!))
           const fd = centralDiff((t) => call(p.map((v, j) => (j === i ? t : v))), p[i]!, h)
-          expectClose(s.partials[i]!(p[0]!, p[1] ?? NaN, p[2] ?? NaN, out), fd, 1e-6, `${name} ∂/∂arg${i} at (${p.join(', ')})`)
+          expectClose(partials[k]![i]!, fd, 1e-6, `${name} ∂/∂arg${i} at (${p.join(', ')})`)
         }
-      }
+      })
     })
 
     for (const tier of ['fused', 'interpreter', 'segmented'] as const) {
@@ -107,17 +102,18 @@ describe('registered ops work everywhere a built-in does', () => {
     expect(evaluateCpu(back, { x: [0.3], y: [-0.8] })).toEqual(evaluateCpu(g, { x: [0.3], y: [-0.8] }))
   })
 
-  test('an op without symbolic derivatives still evaluates everywhere; Hessians name what is missing', async () => {
-    registerOp('cube_nd', { arity: 1, eval: (a) => a * a * a, partials: [(a) => 3 * a * a], wgsl: ([a]) => `(${a} * ${a} * ${a})`, wgslPartials: [([a]) => `(3.0 * ${a} * ${a})`] })
+  test('an op without derivatives evaluates values everywhere; a Jacobian through it names what is missing', async () => {
+    registerOp('cube_nd', { arity: 1, eval: (a) => a * a * a, wgsl: ([a]) => `(${a} * ${a} * ${a})` })
     const g = parse('f = cube_nd(x) + 1')
-    const gpu = await engines.fused.evaluate(g, { x: [2, -1] })
-    expect(Array.from(gpu.jacobian.f!.x!)).toEqual([12, 3])
-    await expect(hessian(g, referenceEngine(), { x: [2] })).rejects.toThrow(/'cube_nd' has no symbolic derivatives/)
+    for (const tier of ['fused', 'interpreter', 'segmented'] as const) expect(Array.from((await engines[tier].evaluate(g, { x: [2, -1] }, { jacobian: false })).values.f!)).toEqual([9, 0])
+    expect(() => evaluateCpu(g, { x: [2] })).toThrow(/'cube_nd' was registered without derivatives/)
+    await expect(engines.fused.evaluate(g, { x: [2] })).rejects.toThrow(/'cube_nd' was registered without derivatives/)
+    await expect(hessian(g, referenceEngine(), { x: [2] })).rejects.toThrow(/'cube_nd' was registered without derivatives/)
   })
 })
 
 describe('bad registrations are GraphErrors that change nothing', () => {
-  const ok = { arity: 1 as const, eval: (a: number) => a, partials: [() => 1], wgsl: ([a]: readonly string[]) => a!, wgslPartials: [() => '1.0'] }
+  const ok = { arity: 1 as const, eval: (a: number) => a, wgsl: ([a]: readonly string[]) => a!, derivatives: [1] }
   test.each([
     ['sin', ok, /already exists/],
     ['softplus', ok, /already exists/],
@@ -126,8 +122,9 @@ describe('bad registrations are GraphErrors that change nothing', () => {
     ['kind', ok, /shadow/],
     ['grad', ok, /shadow/],
     ['bad_arity', { ...ok, arity: 4 }, /arity must be 1, 2 or 3/],
-    ['bad_partials', { ...ok, partials: [] }, /partials must be 1 function/],
-    ['bad_wgsl_partials', { ...ok, wgslPartials: ['1.0'] }, /wgslPartials must be 1 function/],
+    ['bad_derivatives', { ...ok, derivatives: [] }, /derivatives must be 1 entry/],
+    ['bad_derivative', { ...ok, derivatives: [Infinity] }, /derivatives must be 1 entry/],
+    ['old_partials', { ...ok, partials: [() => 1] }, /'partials' is no longer read/],
     ['bad_eval', { ...ok, eval: () => 'x' }, /eval returned string/],
     ['bad_domain', { ...ok, domain: [[2, 1]] }, /domain must be/],
     ['bad_fn_name', { ...ok, wgslFunctions: 'fn helper(a: f32) -> f32 { return a; }' }, /must be named op_bad_fn_name/],
@@ -139,7 +136,7 @@ describe('bad registrations are GraphErrors that change nothing', () => {
   })
 
   test('a WGSL mistake is a ShaderError when a kernel using the op compiles', async () => {
-    registerOp('broken_wgsl', { arity: 1, eval: (a) => a, partials: [() => 1], wgsl: ([a]) => `no_such_fn(${a})`, wgslPartials: [() => '1.0'] })
+    registerOp('broken_wgsl', { arity: 1, eval: (a) => a, wgsl: ([a]) => `no_such_fn(${a})`, derivatives: [1] })
     const k = engines.fused.compile(parse('f = broken_wgsl(x)'))
     await expect(k.ready).rejects.toThrow(/WGSL compilation failed/)
   })

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, OP_NAMES, OPS, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, programOf, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
 import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
@@ -50,7 +50,7 @@ describe('interpreter tier: one shader runs every graph', () => {
       for (let i = 0; i < nodes / 4; i++) e = e.mul(0.9995).add(e.sin().mul(0.0005)).add(y.mul(1e-6))
       g.output('f', e)
       g.output('h', e.tanh())
-      const tape = buildTape(levelize(g), planKernels(levelize(g)))
+      const tape = buildTape(programOf(g))
       expect(tape.chunks).toBeGreaterThan(5)
       const r = rng(nodes)
       const bindings = { x: randomArray(r, 300, -2, 2), y: randomArray(r, 300, -1, 1) }
@@ -60,13 +60,13 @@ describe('interpreter tier: one shader runs every graph', () => {
     })
   }
 
-  test('a node with 5000 consumers: its chained adjoint terms cross a tape chunk (more than 4095 instructions)', async () => {
-    // ∂f/∂x = Σ_k c_k cos(c_k x): x's 5000 terms run back to back, so some chunk boundary cuts them.
+  test('a node with 5000 consumers: its adjoint, a chain of 5000 terms, crosses tape chunks (more than 4095 instructions)', async () => {
+    // ∂f/∂x = Σ_k c_k cos(c_k x): x's 5000 terms are one chain of gmadd nodes, cut by chunk boundaries.
     const g = new Graph()
     const x = g.input('x')
     const cs = Array.from({ length: 5000 }, (_, k) => 0.5 + k / 5000)
     g.output('f', cs.map((c) => x.mul(c).sin()).reduce((acc, e) => acc.add(e)))
-    expect(buildTape(levelize(g), planKernels(levelize(g))).chunks).toBeGreaterThan(1)
+    expect(buildTape(programOf(g)).chunks).toBeGreaterThan(1)
     const xs = randomArray(rng(5000), 203, -1, 1)
     const gpu = await engine.evaluate(g, { x: xs })
     expect(gpu.tier).toBe('interpreter')
@@ -78,7 +78,8 @@ describe('interpreter tier: one shader runs every graph', () => {
   })
 
   test("new graphs reuse the register file (a software adapter's is made with the interpreter); tiles are cut to fit it", async () => {
-    // ~2,500 registers per binding: 2^15 bindings need ~310 MiB of registers, so on a software
+    // ~1,100 registers per binding (the register allocator keeps the chain's values for its reverse
+    // sweep, and little else): 2^15 bindings need ~140 MiB of registers, so on a software
     // adapter the run takes several tiles of the (at most 128 MiB) register file, each from where
     // the last one ended (a GPU's storage binding limit may fit them all in one).
     const graphOf = (seed: number) => {
@@ -86,13 +87,13 @@ describe('interpreter tier: one shader runs every graph', () => {
       const x = g.input('x')
       const y = g.input('y')
       let e = x
-      for (let i = 0; i < 250; i++) e = e.mul(0.999 + seed * 1e-4).add(e.sin().mul(0.001)).add(y.mul(1e-5))
+      for (let i = 0; i < 1100; i++) e = e.mul(0.999 + seed * 1e-4).add(e.sin().mul(0.001)).add(y.mul(1e-5))
       g.output('f', e)
       return g
     }
     const r = rng(77)
     const bindings = { x: randomArray(r, 1 << 15, -2, 2), y: randomArray(r, 1 << 15, -1, 1) }
-    const registers = buildTape(levelize(graphOf(1)), planKernels(levelize(graphOf(1)))).registers
+    const registers = buildTape(programOf(graphOf(1))).registers
     expect(registers * 16 * (1 << 15) / 4).toBeGreaterThan(128 * 2 ** 20)
     const before = engine.stats().bufferBytes
     const { maxStorageBufferBindingSize, maxBufferSize } = engine.device.limits
@@ -139,8 +140,8 @@ describe('interpreter tier: one shader runs every graph', () => {
   })
 })
 
-describe('interpreter: one reverse sweep for up to four outputs', () => {
-  test('six outputs (two groups): one node as two outputs, disjoint cones, a NaN partial', async () => {
+describe('interpreter: many outputs', () => {
+  test('six outputs: one node as two outputs, disjoint cones, a NaN partial', async () => {
     const g = new Graph()
     const x = g.input('x')
     const y = g.input('y')

@@ -1,12 +1,12 @@
 /**
  * Segmented fused kernels on the real adapter: the same numbers as the f32-faithful reference (and
- * as the one-kernel plan) whatever the cuts, including outputs in early segments, outputs that are
- * inputs or constants, nodes read by several later segments, adjoints that only exist through the
- * scratch, and zero partials (comparisons) across a cut.
+ * as the one-kernel plan) whatever the cuts, including rows in early segments, outputs that are
+ * inputs or constants, nodes read by several later segments, and zero partials (comparisons)
+ * across a cut.
  */
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, Graph, HARDWARE_COST_BUDGET, levelize, parse, planKernels, type GpuEngine } from '../../src/index.js'
+import { compareResults, COST_BUDGET, createGpuEngine, evaluateCpu, Graph, HARDWARE_COST_BUDGET, parse, planKernels, programOf, type GpuEngine } from '../../src/index.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
 import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { expectMatchesReference, randomArray, randomDag, rng } from './setup.js'
@@ -31,7 +31,7 @@ describe('segmented fused kernels', () => {
     `)
     const kernel = tiny.compile(g)
     expect(kernel.plan.kernels.length).toBeGreaterThan(5)
-    expect(kernel.sources.filter((k) => k.phase === 'reverse')).toHaveLength(kernel.plan.kernels.length)
+    expect(kernel.sources).toHaveLength(kernel.plan.kernels.length)
     const r = rng(3)
     const bindings = { x: randomArray(r, 1000, -2, 2), y: randomArray(r, 1000, -2, 2) }
     const gpu = await kernel.run(bindings)
@@ -91,9 +91,9 @@ describe('segmented fused kernels', () => {
     const g = chain()
     // The default budget follows the adapter: bigger kernels on a software one.
     expect(own.segmentCost).toBe(isSoftwareAdapter(own.device.adapterInfo) ? COST_BUDGET : HARDWARE_COST_BUDGET)
-    const whole = planKernels(levelize(g), { segmentCost: COST_BUDGET })
+    const whole = planKernels(programOf(g), { segmentCost: COST_BUDGET })
     expect(whole.kernels).toHaveLength(1)
-    const limit = kernelSources(levelize(g), whole)[0]!.wgsl.length / 2
+    const limit = kernelSources(whole)[0]!.wgsl.length / 2
     const { device, refused } = refusingDevice(own.device, limit)
     const engine = await createGpuEngine({ device, tier: 'fused', segmentCost: COST_BUDGET })
     const kernel = engine.compile(g)
@@ -115,8 +115,8 @@ describe('segmented fused kernels', () => {
   test('a values-only kernel the driver refuses is cut finer too', async () => {
     const own = await createGpuEngine()
     const g = chain()
-    const whole = planKernels(levelize(g), { segmentCost: COST_BUDGET, jacobian: false })
-    const limit = kernelSources(levelize(g), whole)[0]!.wgsl.length / 2
+    const whole = planKernels(programOf(g, { jacobian: false }), { segmentCost: COST_BUDGET })
+    const limit = kernelSources(whole)[0]!.wgsl.length / 2
     const { device, refused } = refusingDevice(own.device, limit)
     const engine = await createGpuEngine({ device, tier: 'fused', segmentCost: COST_BUDGET })
     try {
@@ -124,7 +124,7 @@ describe('segmented fused kernels', () => {
       await kernel.ready
       expect(refused.length).toBeGreaterThan(0)
       expect(kernel.plan.kernels.length).toBeGreaterThan(1)
-      expect(kernel.sources.every((k) => k.phase === 'forward' && k.wgsl.length <= limit)).toBe(true)
+      expect(kernel.sources.every((k) => k.wgsl.length <= limit)).toBe(true)
       const r = rng(10)
       const bindings = { x: randomArray(r, 777, -1, 1), y: randomArray(r, 777, -1, 1) }
       const c = compareResults(await kernel.run(bindings), evaluateCpu(g, bindings, { precision: 'f32', jacobian: false }))
