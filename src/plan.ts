@@ -59,6 +59,8 @@ export interface Plan {
   readonly workgroupSize: number
   /** Live nodes of the program. */
   readonly liveCount: number
+  /** A kernel moving more inputs, rows or crossing values than this does it in loops (codegen/wgsl.ts). */
+  readonly loopAccesses: number
   /** Present when there is more than one segment (kernels.length > 1). */
   readonly scratch?: ScratchLayout
 }
@@ -69,7 +71,19 @@ export interface PlanOptions {
    * program's size.
    */
   readonly segmentCost?: number | undefined
+  /**
+   * Kernels moving more than this many inputs, rows or crossing values in one go move them in loops
+   * over private arrays (default LOOP_ACCESSES; Infinity: always one access per value).
+   */
+  readonly loopAccesses?: number | undefined
 }
+
+/**
+ * Default PlanOptions.loopAccesses. On lavapipe the compile time of a kernel grows with the square
+ * of its buffer accesses (1,000 loads: 159 s one by one, 2.3 s in a loop), while a loop over a
+ * private array costs little at run time.
+ */
+export const LOOP_ACCESSES = 16
 
 /**
  * Default segment budget, in segmentCost units (~4,000 nodes of bench/graphs.ts's mix, which
@@ -127,6 +141,7 @@ export function planKernels(program: Program, options: PlanOptions = {}): Plan {
     kernels,
     workgroupSize: WORKGROUP_SIZE,
     liveCount: program.levels.liveCount,
+    loopAccesses: options.loopAccesses ?? LOOP_ACCESSES,
     ...(kernels.length > 1 ? { scratch: scratchLayout(program, kernels) } : {}),
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { evaluateCpu, Graph, parse, planKernels, programOf, emitWgsl, type Graph as G } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
+import { kernelSources } from '../src/codegen/wgsl.js'
 import { SHADERS } from '../src/codegen/shaders.gen.js'
 import { execFileSync } from 'node:child_process'
 
@@ -24,10 +25,9 @@ describe('WGSL codegen (pinned)', () => {
         let v_d = (v_a + 2.0);
         let v_c = (3.0 + v_b);
         let v_e = (v_d * v_c);
+        results[0u * s + b] = v_e;
         let t9 = (v_d * 4.0);
         let t10 = (v_c + t9);
-        // rows
-        results[0u * s + b] = v_e;
         results[1u * s + b] = t10;
       }
       "
@@ -44,10 +44,9 @@ describe('WGSL codegen (pinned)', () => {
         // one statement per node, in schedule order
         let v_y = (v_x * v_x);
         let v_z = (v_y + v_y);
+        results[0u * s + b] = v_z;
         let t6 = (2.0 * v_x);
         let t7 = (t6 + 2.0 * v_x);
-        // rows
-        results[0u * s + b] = v_z;
         results[1u * s + b] = t7;
       }
       "
@@ -67,16 +66,15 @@ describe('WGSL codegen (pinned)', () => {
         let s = params.stride;
         let v_x = inputs[0u * s + b * steps[0]];
         let v_u = inputs[1u * s + b * steps[1]];
-        // one statement per node, in schedule order
-        let t3 = wg_sincos(v_x).x;
-        let t4 = wg_sincos(v_x).y;
-        // rows
-        results[0u * s + b] = t3;
-        results[1u * s + b] = t4;
         results[2u * s + b] = 0.0;
         results[3u * s + b] = (-2.0);
         results[4u * s + b] = 0.0;
         results[5u * s + b] = 0.0;
+        // one statement per node, in schedule order
+        let t3 = wg_sincos(v_x).x;
+        results[0u * s + b] = t3;
+        let t4 = wg_sincos(v_x).y;
+        results[1u * s + b] = t4;
       }
       "
     `)
@@ -101,6 +99,28 @@ describe('WGSL codegen (pinned)', () => {
     const lets = w.split('\n').filter((l) => /^ {2}let t\d+ = /.test(l))
     expect(lets.filter((l) => l.includes(' + ')).length).toBeGreaterThan(80)
     for (const l of lets) expect(l.length, l).toBeLessThan(200)
+  })
+
+  test('more than 16 inputs, rows or crossing values move in one loop each, over a private array', () => {
+    const g = new Graph()
+    const xs = Array.from({ length: 20 }, (_, i) => g.input(`x${i}`))
+    g.output('f', xs.reduce((acc, x) => acc.add(x.sin())))
+    const w = wgslOf(g)
+    expect(w).toContain('const input_index = array<u32, 20>(0u, 1u, 2u,')
+    expect(w).toContain('for (var j = 0u; j < 20u; j++) { let k = input_index[j]; input_values[j] = inputs[k * s + b * steps[k]]; }')
+    expect(w).toContain('for (var j = 0u; j < 21u; j++) { results[j * s + b] = rows[j]; }')
+    expect(w).not.toMatch(/results\[\d+u \* s/)
+    // A chain cut into segments: what crosses a cut goes through the scratch in loops too.
+    const h = new Graph()
+    let e = h.input('x')
+    for (let i = 0; i < 200; i++) e = e.mul(h.input('x')).add(0.5)
+    h.output('f', e)
+    const kernels = kernelSources(planKernels(programOf(h), { segmentCost: 300 }))
+    expect(kernels.length).toBeGreaterThan(1)
+    expect(kernels.some((k) => /const scratch_out0 = array<u32, \d+>/.test(k.wgsl) && k.wgsl.includes('scratch[scratch_out0[j] * s + b] = later[j];'))).toBe(true)
+    expect(kernels.some((k) => k.wgsl.includes('earlier[j] = scratch[scratch_in'))).toBe(true)
+    // Below the threshold (and with loopAccesses: Infinity) every access is direct.
+    expect(emitWgsl(planKernels(programOf(g), { loopAccesses: Infinity }))).not.toContain('for (var j')
   })
 
   test('negative constants are parenthesised (no `--` token)', () => {

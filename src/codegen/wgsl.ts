@@ -4,6 +4,11 @@
  * takes one binding, computes every node of its range of the schedule as one `let` each, stores the
  * values later segments read in the scratch buffer, and writes the rows whose nodes it holds.
  *
+ * Buffer traffic: one access per value where it is used, or — for more than plan.loopAccesses
+ * inputs, rows, or values crossing a cut in one kernel — one loop moving them between the buffer and
+ * a private array, because a software adapter compiles one access per value in time that grows with
+ * the square of their number (1,000 scalar loads took 159 s on lavapipe, the same in a loop 2.3 s).
+ *
  * Invariants: three-address code — every node is one statement, its op's template applied to names
  * and literals, so an expression nests no deeper than the deepest template of the op table whatever
  * the graph's shape (test/core/shapes.test.ts holds every emitted kernel to 64); names follow the
@@ -51,10 +56,11 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
   const isOp = (id: number) => graph.kind(id) !== 'input' && graph.kind(id) !== 'const'
   // Inputs and constants belong to segment 0 (their rows are written there); op nodes to their range.
   const mine = (id: number) => !layout || (isOp(id) ? layout.segment[id] === segment : segment === 0)
-  const cell = (row: number) => `scratch[${row}u * s + b]`
+  const looped = (count: number) => count > plan.loopAccesses
 
   const helpers = new Set<string>()
   const body: string[] = []
+  const decls: string[] = []
   const line = (s: string) => body.push(`  ${s}`)
   line('let b = gid.x + gid.y * params.row;')
   line('if (b >= params.n) { return; }')
@@ -74,15 +80,53 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
       if (graph.kind(node) === 'input' && mine(node)) reads.add(node)
     })
   }
-  graph.inputs.forEach((name, k) => {
-    const id = graph.inputNode(name)
-    if (!layout || reads.has(id)) line(`let ${names[id]} = inputs[${k}u * s + b * steps[${k}]];`)
-  })
-  if (crossing.size) {
-    line('// values from earlier segments')
-    for (const id of [...crossing].sort((x, y) => x - y)) line(`let ${names[id]} = ${cell(layout!.valueRow[id]!)};`)
+  // Inputs, in graph.inputs order.
+  const inputs = graph.inputs.map((name, k) => ({ id: graph.inputNode(name), k })).filter(({ id }) => !layout || reads.has(id))
+  if (looped(inputs.length)) {
+    const table = `input_index${segment ?? ''}`
+    decls.push(`const ${table} = array<u32, ${inputs.length}>(${inputs.map(({ k }) => `${k}u`).join(', ')});`)
+    line(`var input_values: array<f32, ${inputs.length}>;`)
+    line(`for (var j = 0u; j < ${inputs.length}u; j++) { let k = ${table}[j]; input_values[j] = inputs[k * s + b * steps[k]]; }`)
+    inputs.forEach(({ id }, j) => line(`let ${names[id]} = input_values[${j}];`))
+  } else {
+    for (const { id, k } of inputs) line(`let ${names[id]} = inputs[${k}u * s + b * steps[${k}]];`)
   }
+  // Values from earlier segments: loaded right before their first reader, or all at once by a loop.
+  const crossingIds = [...crossing].sort((x, y) => x - y)
+  const load = new Map<number, string>()
+  if (looped(crossingIds.length)) {
+    const table = `scratch_in${segment}`
+    decls.push(`const ${table} = array<u32, ${crossingIds.length}>(${crossingIds.map((id) => `${layout!.valueRow[id]}u`).join(', ')});`)
+    line(`var earlier: array<f32, ${crossingIds.length}>;`)
+    line(`for (var j = 0u; j < ${crossingIds.length}u; j++) { earlier[j] = scratch[${table}[j] * s + b]; }`)
+    crossingIds.forEach((id, j) => load.set(id, `earlier[${j}]`))
+  } else {
+    for (const id of crossingIds) load.set(id, `scratch[${layout!.valueRow[id]}u * s + b]`)
+  }
+  // What the range writes: rows (its own nodes'; inputs' and constants' in segment 0) and values
+  // later segments read. Stored right after each node, or gathered for one loop at the end.
+  const rowsOf = new Map<number, number[]>()
+  const rowWrites: number[] = []
+  program.rowNodes.forEach((node, r) => {
+    if (!mine(node)) return
+    rowWrites.push(r)
+    if (isOp(node)) rowsOf.set(node, [...(rowsOf.get(node) ?? []), r])
+  })
+  const stores: number[] = []
+  if (layout) for (let i = range.start; i < range.end; i++) if (layout.valueRow[schedule[i]!]! >= 0) stores.push(schedule[i]!)
+  const rowsLooped = looped(rowWrites.length)
+  const storesLooped = looped(stores.length)
+  const rowSlot = new Map(rowWrites.map((r, j) => [r, j]))
+  const storeSlot = new Map(stores.map((id, j) => [id, j]))
+  if (rowsLooped) line(`var rows: array<f32, ${rowWrites.length}>;`)
+  if (storesLooped) line(`var later: array<f32, ${stores.length}>;`)
+  const writeRow = (r: number, value: string) => line(rowsLooped ? `rows[${rowSlot.get(r)}] = ${value};` : `results[${r}u * s + b] = ${value};`)
+  program.rowNodes.forEach((node, r) => {
+    if (mine(node) && !isOp(node)) writeRow(r, names[node]!)
+  })
+
   line('// one statement per node, in schedule order')
+  const loaded = new Set<number>()
   const constOf = (id: number): number | undefined => (graph.kind(id) === 'const' ? graph.constValue(id) : undefined)
   for (let i = range.start; i < range.end; i++) {
     const id = schedule[i]!
@@ -91,27 +135,35 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
     const spec: OpSpec = OPS[kind]
     for (const h of spec.helpers ?? []) helpers.add(h)
     const args = graph.args(id)
-    line(`let ${names[id]} = ${spec.wgsl(args.map((a) => names[a]!), args.map(constOf))};`)
-  }
-  if (layout) {
-    const stores: string[] = []
-    for (let i = range.start; i < range.end; i++) {
-      const id = schedule[i]!
-      if (layout.valueRow[id]! >= 0) stores.push(`${cell(layout.valueRow[id]!)} = ${names[id]};`)
+    for (const a of args) {
+      if (load.has(a) && !loaded.has(a)) {
+        loaded.add(a)
+        line(`let ${names[a]} = ${load.get(a)};`)
+      }
     }
-    if (stores.length) line('// values later segments read')
-    for (const s of stores) line(s)
+    line(`let ${names[id]} = ${spec.wgsl(args.map((a) => names[a]!), args.map(constOf))};`)
+    if (storeSlot.has(id)) line(storesLooped ? `later[${storeSlot.get(id)}] = ${names[id]};` : `scratch[${layout!.valueRow[id]}u * s + b] = ${names[id]};`)
+    for (const r of rowsOf.get(id) ?? []) writeRow(r, names[id]!)
   }
-  line('// rows')
-  program.rowNodes.forEach((node, r) => {
-    if (mine(node)) line(`results[${r}u * s + b] = ${names[node]};`)
-  })
+  if (storesLooped) {
+    const table = `scratch_out${segment}`
+    decls.push(`const ${table} = array<u32, ${stores.length}>(${stores.map((id) => `${layout!.valueRow[id]}u`).join(', ')});`)
+    line(`for (var j = 0u; j < ${stores.length}u; j++) { scratch[${table}[j] * s + b] = later[j]; }`)
+  }
+  if (rowsLooped) {
+    // The whole plan's rows are 0 .. R-1 in order; a segment's are listed.
+    const contiguous = rowWrites.every((r, j) => r === j)
+    const table = `row_index${segment ?? ''}`
+    if (!contiguous) decls.push(`const ${table} = array<u32, ${rowWrites.length}>(${rowWrites.map((r) => `${r}u`).join(', ')});`)
+    line(`for (var j = 0u; j < ${rowWrites.length}u; j++) { results[${contiguous ? 'j' : `${table}[j]`} * s + b] = rows[j]; }`)
+  }
 
   const what = segment === undefined ? `${program.levels.liveCount} nodes` : `segment ${segment + 1} of ${plan.kernels.length}, ${range.end - range.start} of ${program.levels.liveCount} nodes`
   return [
     `// wavegrad kernel: ${what}, ${graph.inputs.length} input(s), ${program.rows.length} row(s)`,
     ...wgslPrelude(helpers),
     ...(layout ? [`@group(1) @binding(0) var<storage, read_write> scratch: array<f32>;`] : []),
+    ...decls,
     '',
     `@compute @workgroup_size(${plan.workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
