@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (the workplace's `device` tool, which has no Node and no network):
-# the GPU test project, `npm run bench`, the peers race and the segmented compile of big graphs,
-# each time-boxed, on the real card. Logs and the written tables land in $OUT.
+# the GPU test project (the shape catalogue's fused plans built and run up to SHAPES_RUN_COST), an
+# A/B of this tree against an earlier one (.old/, when carried), `npm run bench`, the peers race and
+# the segmented compile of big graphs, each time-boxed, on the real card. Logs and the written
+# tables land in $OUT.
 #
 # Prepared here first by scripts/gpu-pack.sh (ignored paths, sent with the call's `carry`: .gl .gpu):
 #   .gl/*.deb         the Vulkan loader and glvnd (apt-get download libvulkan1 libegl1 libglvnd0
 #                     libopengl0 libgl1 libglx0 libgles2, amd64)
 #   .gpu/node.xz      this machine's Node 20 binary, xz-compressed
 #   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
-# From the environment: STAGES (default "tests upload bench huge peers"; also "wavefront": the
-# wavefront-parallel prototype against the tiers at small batches, bench/wavefront.ts, not yet measured
-# on a GPU), each stage's budget in seconds (TESTS_S UPLOAD_S BENCH_S HUGE_S PEERS_S WAVEFRONT_S),
-# HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
+#   .old/             optional: an earlier tree's src/ and bench/graphs.ts, and .old/ab.mts (the A/B
+#                     script), for the 'ab' stage (ignored, carried)
+# From the environment: STAGES (default "tests ab bench peers"; also "upload", "huge"), each stage's
+# budget in seconds (TESTS_S AB_S UPLOAD_S BENCH_S HUGE_S PEERS_S), SHAPES_RUN_COST (default
+# 60000; SHAPES_MAX_KERNELS, default 100), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
 set -uo pipefail
-STAGES=" ${STAGES:-tests upload bench huge peers} "
+STAGES=" ${STAGES:-tests ab bench peers} "
 has() { [[ $STAGES == *" $1 "* ]]; }
 # Cold compiles: no driver shader cache (NVIDIA's, Mesa's) carries pipelines from run to run.
 export __GL_SHADER_DISK_CACHE=0 MESA_SHADER_CACHE_DISABLE=true
@@ -46,8 +49,16 @@ node scripts/probe-adapter.mjs | tee -a "$OUT/gpu.txt" || {
 stamp "adapter found"
 
 if has tests; then
-  timeout "${TESTS_S:-100}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
+  WAVEGRAD_SHAPES_RUN_COST=${SHAPES_RUN_COST:-60000} WAVEGRAD_SHAPES_MAX_KERNELS=${SHAPES_MAX_KERNELS:-100} timeout "${TESTS_S:-150}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
+  grep -E "fused at budget .*(built and run|validated)" "$OUT/tests.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -oE "[0-9]+ms$" | wc -l | sed 's/^/shape tests with a time: /'
   stamp "gpu tests done"
+fi
+
+if has ab && [[ -f .old/ab.mts ]]; then
+  for pass in 1 2; do
+    for tree in .old .; do timeout "${AB_S:-70}" node --import tsx .old/ab.mts "$PWD/$tree" 2>&1 | grep -E "^\[(old|new)\]" | tee -a "$OUT/ab.log"; done
+  done
+  stamp "A/B done"
 fi
 
 if has upload; then
@@ -71,10 +82,4 @@ if has peers; then
   PEERS_SIZES=${PEERS_SIZES:-16,20} timeout "${PEERS_S:-80}" node --expose-gc --import tsx bench/peers.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/peers.log" | tail -40
   git diff --quiet bench/PEERS.md || cp bench/PEERS.md "$OUT/PEERS.md"
   stamp "peers done"
-fi
-
-if has wavefront; then
-  timeout "${WAVEFRONT_S:-150}" node --import tsx bench/wavefront.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/wavefront.log" | tail -40
-  git diff --quiet bench/WAVEFRONT.generated.md || cp bench/WAVEFRONT.generated.md "$OUT/WAVEFRONT.generated.md"
-  stamp "wavefront done"
 fi

@@ -16,7 +16,7 @@ import type { Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { BindingError } from '../errors.js'
 import { describe, type Graph } from '../graph.js'
-import { COST_BUDGET, HARDWARE_COST_BUDGET } from '../plan.js'
+import { COST_BUDGET, HARDWARE_COST_BUDGET, LOOP_ACCESSES, type PlanOptions } from '../plan.js'
 import { programOf } from '../program.js'
 import { createLayouts, SlotPool } from './buffers.js'
 import { GpuContext } from './context.js'
@@ -70,6 +70,12 @@ export interface GpuEngineOptions extends DeviceOptions {
    * plan.ts COST_BUDGET on a software adapter, HARDWARE_COST_BUDGET on a GPU (measured on both).
    */
   readonly segmentCost?: number
+  /**
+   * A kernel moving more inputs, rows or crossing values than this does it in loops over private
+   * arrays (plan.ts PlanOptions.loopAccesses). Default: LOOP_ACCESSES on a software adapter, whose
+   * compile time grows with the square of a kernel's buffer accesses; Infinity on a GPU.
+   */
+  readonly loopAccesses?: number
   /**
    * Most compiled pipelines kept for reuse (default 128, least recently used evicted first). A
    * kernel keeps its own pipelines however many are cached; eviction only means a later compile of
@@ -126,7 +132,7 @@ export class GpuEngine {
   readonly #pipelines: Pipelines
   readonly #tapes: Tapes
   readonly #runner: Runner
-  readonly #segmentCost: number
+  readonly #plan: PlanOptions
   /** evaluate()'s kernels per graph: with Jacobians, and values only. */
   readonly #kernels = perGraph<Kernel>()
 
@@ -147,7 +153,13 @@ export class GpuEngine {
     this.device = ctx.device
     this.description = ctx.description
     this.software = ctx.software
-    this.#segmentCost = options.segmentCost ?? (ctx.software ? COST_BUDGET : HARDWARE_COST_BUDGET)
+    if (options.loopAccesses !== undefined && !(typeof options.loopAccesses === 'number' && options.loopAccesses >= 0)) {
+      throw new BindingError(`loopAccesses must be a number ≥ 0 (or Infinity), got ${describe(options.loopAccesses)}`)
+    }
+    this.#plan = {
+      segmentCost: options.segmentCost ?? (ctx.software ? COST_BUDGET : HARDWARE_COST_BUDGET),
+      loopAccesses: options.loopAccesses ?? (ctx.software ? LOOP_ACCESSES : Infinity),
+    }
     const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits
     const registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, ctx.software ? SOFTWARE_REGISTER_FILE : Infinity)
     const layouts = createLayouts(this.device)
@@ -184,7 +196,7 @@ export class GpuEngine {
 
   /** The segment budget this engine plans fused kernels with (the option, or the adapter's default). */
   get segmentCost(): number {
-    return this.#segmentCost
+    return this.#plan.segmentCost!
   }
 
   /** The device limits tiling reads. */
@@ -199,7 +211,7 @@ export class GpuEngine {
    */
   compile(graph: Graph, options: CompileOptions = {}): Kernel {
     this.#ctx.check()
-    return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#segmentCost)
+    return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */

@@ -11,7 +11,7 @@ import { checkBindings, type Bindings } from '../bindings.js'
 import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
 import { describe, type Graph } from '../graph.js'
-import { planKernels, rowIndex, type Plan, type Row } from '../plan.js'
+import { planKernels, rowIndex, type Plan, type PlanOptions, type Row } from '../plan.js'
 import type { Program } from '../program.js'
 import { assembleResults, checkWeights, paramRows, type Results, type SumOptions } from '../results.js'
 import { COPY_DST, COPY_SRC, STORAGE } from './buffers.js'
@@ -112,10 +112,10 @@ export class Kernel {
     readonly program: Program,
     /** The tier runs take unless they ask for another (the engine's). */
     readonly tier: Tier,
-    /** The segment budget the fused tier was planned with. */
-    segmentCost: number,
+    /** How the fused tier is planned (the engine's segment budget and loop threshold). */
+    readonly planOptions: PlanOptions,
   ) {
-    this.#plan = planKernels(program, { segmentCost })
+    this.#plan = planKernels(program, planOptions)
     if (runner.ctx.debug) {
       const { scratch, program: _, ...summary } = this.#plan
       console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
@@ -193,7 +193,7 @@ export class Kernel {
         if (!(e instanceof DeviceError) || e.reason !== 'internal' || ctx.lost || ctx.destroyed || largest <= MIN_RETRY_COST) throw e
         const budget = Math.floor(largest / 4)
         if (ctx.debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
-        plan = planKernels(this.program, { segmentCost: budget })
+        plan = planKernels(this.program, { ...this.planOptions, segmentCost: budget })
         sources = kernelSources(plan)
       }
     }

@@ -74,6 +74,28 @@ describe('segmented fused kernels', () => {
     }
   })
 
+  test('many inputs, rows and crossing values: looped accesses (a software adapter\'s default) and direct ones (a GPU\'s) give the reference\'s numbers', async () => {
+    const g = new Graph()
+    const xs = Array.from({ length: 24 }, (_, i) => g.input(`x${i}`))
+    let e = xs[0]!
+    xs.forEach((x, i) => (e = e.mul(x.mul(0.1).add(1)).add(x.sin().mul(0.01 * i))))
+    g.output('f', e)
+    g.output('h', e.tanh())
+    const r = rng(24)
+    const bindings = Object.fromEntries(g.inputs.map((n) => [n, randomArray(r, 333, -1, 1)]))
+    for (const loopAccesses of [16, Infinity]) {
+      const engine = await createGpuEngine({ device: tiny.device, segmentCost: 40, loopAccesses })
+      try {
+        const kernel = engine.compile(g)
+        expect(kernel.plan.kernels.length).toBeGreaterThan(3)
+        expect(kernel.wgsl.includes('for (var j = 0u;')).toBe(loopAccesses === 16)
+        expectMatchesReference(await kernel.run(bindings), g, bindings, 5e-5)
+      } finally {
+        engine.destroy()
+      }
+    }
+  })
+
   test('GPU-resident results and broadcast numbers through a segmented plan', async () => {
     const g = parse('u = a * sin(x) + x^2; f = u * exp(-u) + a')
     const x = randomArray(rng(8), 999, -2, 2)
