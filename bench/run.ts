@@ -279,9 +279,9 @@ bench/graphs.ts graphs of 10^4 and 10^5 nodes, new to the engine, from the \`eva
 The CPU engine has its default \`compileAfter\` (${COMPILE_AFTER} bindings): a graph's first bindings run
 on the reference engine (same numbers), because V8 needs thousands of calls before generated code
 of this size runs fast.
-${SOFTWARE ? `A fused kernel is not an option here: on this adapter one 10,000-node kernel compiles in ~380 s
-and cutting it into segments does not bring the total under ~250 s (README, "Segments").` : `A fused kernel takes long here too: on an H100 a 10,000-node graph compiled in 14.5 s cut into
-segments (bench/huge-compile.ts, RESULTS-nvidia-h100.md), ~150 s extrapolated for 10^5 nodes.`}
+${SOFTWARE ? `A fused kernel takes long here: compile time grows super-linearly with a kernel's size on this
+adapter (README, "Segments"); 'auto' keeps graphs beyond AUTO_FUSE_LIMIT on the interpreter.` : `A fused kernel takes long here too: on an H100 a 10,000-node graph compiled in 14.5 s cut into
+segments (bench/huge-compile.ts, RESULTS-nvidia-h100.md, measured with the earlier reverse kernels).`}
 max err: against the float64 reference on 256 bindings (scaled error).
 
 ${markdown(hugeHeader, hugeRows)}
@@ -289,8 +289,9 @@ ${markdown(hugeHeader, hugeRows)}
 ## Segments: one fused kernel vs kernels cut by a cost budget
 
 \`segmentCost\` budget (plan.ts segmentCost: 1 per arithmetic node, 16 per node calling a WGSL
-helper; Infinity = one kernel). S segments run as S reverse kernels and up to S - 1 forward kernels (a segment storing nothing for later ones has none);
-"scratch" is what crosses the cuts, per binding. Cold compiles, as above.
+helper; Infinity = one kernel) over the graph's Jacobian program (its forward nodes and reverse
+sweeps, one schedule); S segments run as S kernels in order. "scratch" is what crosses the cuts
+(mostly forward values the reverse sweeps read), per binding${SOFTWARE ? ', moved in loops over private arrays on this adapter (engine option loopAccesses)' : ''}. Cold compiles, as above.
 
 ${markdown(segHeader, segRows)}
 `

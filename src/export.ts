@@ -13,8 +13,10 @@
  * Invariants: one run is one dispatch over one buffer set (no tiling), as a 2-D grid where the
  * workgroups exceed maxComputeWorkgroupsPerDimension (plan.ts dispatchGrid); the largest batch is
  * therefore set by the device's limits (`kernel.maxBindings`: buffer sizes and workgroups per
- * dimension squared). The WGSL is emitWgsl's whole-graph kernel: byte for byte what the engine
- * runs for a graph it does not split into segments (plan.ts); a larger graph is still one kernel here.
+ * dimension squared). The WGSL is emitWgsl's whole-program kernel: byte for byte what an engine on
+ * a software adapter runs for a graph it does not split into segments (plan.ts; a GPU engine moves
+ * more than 16 inputs or rows with direct accesses instead of loops); a larger graph is still one
+ * kernel here.
  */
 import { emitWgsl } from './codegen/wgsl.js'
 import type { Graph } from './graph.js'

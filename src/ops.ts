@@ -453,11 +453,17 @@ export const OPS = {
     // ∂/∂acc = 1, ∂/∂g = p, ∂/∂p = g
     derivatives: d(1, ([, , p]): ExprLike => p!, ([, g]): ExprLike => g!),
     wgsl: ([acc, g, p], [kacc, kg, kp]) => {
-      if (kg !== undefined) return kg === 0 ? acc! : kacc === 0 ? `(${g} * ${p})` : `(${acc} + ${g} * ${p})`
-      // A finite constant p cannot turn g = 0 into NaN; a zero one is read at run time (params.pad
-      // is 0), or a compiler would fold g * 0.0 to 0 where g = ∞ must give NaN, as in every engine.
-      const product = kp === 0 ? `${g} * bitcast<f32>(params.pad)` : `${g} * ${p}`
-      if (kp !== undefined) return kacc === 0 ? `(${product})` : `(${acc} + ${product})`
+      // Constants as f32 sees them: a g that is a finite non-zero f32 needs no guard (one that
+      // rounds to 0 adds nothing); nor does a finite f32 p (g = 0 times it is 0). A zero p is read at
+      // run time (params.pad is 0), or a compiler would fold g * 0.0 to 0 where g = ∞ must give
+      // NaN, as in every engine. A constant beyond f32's range keeps the guard.
+      const fg = kg === undefined ? NaN : Math.fround(kg)
+      const fp = kp === undefined ? NaN : Math.fround(kp)
+      const sum = (product: string) => (kacc === 0 ? `(${product})` : `(${acc} + ${product})`)
+      if (fg === 0) return acc!
+      if (Number.isFinite(fg)) return sum(`${g} * ${p}`)
+      const product = fp === 0 ? `${g} * bitcast<f32>(params.pad)` : `${g} * ${p}`
+      if (Number.isFinite(fp)) return sum(product)
       return `select(${kacc === 0 ? '' : `${acc} + `}${product}, ${kacc === 0 ? '0.0' : acc}, ${g} == 0.0)`
     },
     domain: [[-2, 2], [-2, 2], [-2, 2]],

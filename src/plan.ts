@@ -86,27 +86,21 @@ export interface PlanOptions {
 export const LOOP_ACCESSES = 16
 
 /**
- * Default segment budget, in segmentCost units (~4,000 nodes of bench/graphs.ts's mix, which
- * averages ~8 units a node). Measured on llvmpipe (2 cores, cold shader cache, quiet machine):
- * one kernel's compile grows super-linearly with its size (1,000 nodes 4-7 s, 2,000 nodes 8 s,
- * 10,000 nodes 377 s), and segments pay a price of their own (each reverse kernel recomputes its
- * forward values; every value crossing a cut is a store and a load): 2,000 nodes compile in 8 s
- * as one kernel but 23-24 s in 3 or 13 segments, and run 4x slower; 10,000 nodes compile in 254 s
- * in 4 segments (budget 16,384) against 377 s as one, and run 1.3x slower. So only graphs well
- * beyond the crossover (~5,000 nodes) are cut.
+ * Default segment budget on a software adapter, in segmentCost units over the whole program (the
+ * forward nodes and the reverse sweeps: what a kernel compiles). A single kernel compiles fastest
+ * there up to tens of thousands of units, while segments pay ~0.2 s of pipeline each and carry the
+ * values the reverse sweeps read through the scratch, so only very large programs are cut
+ * (bench/RESULTS.md, "Segments"; README, "Segments").
  */
 export const COST_BUDGET = 32768
 
 /**
- * Default segment budget on a hardware adapter (~250 nodes of the bench mix). Measured on an NVIDIA
- * H100 (driver 580, Dawn over Vulkan, cold shader cache): there a compile grows super-linearly too
- * (1,000 nodes 2.6 s, 2,000 nodes 8.2 s as one kernel) but a pipeline costs little on its own, so
- * small segments win: 2,000 nodes compile in 2.3 s at budget 2,048 (13 segments) against 4.6 s at
- * 8,192 and 8.2 s as one kernel, and run as fast (2.0 against 2.6 ms at B = 2^16); 10,000 nodes
- * compile in 14.5 s at 2,048 against 25.6 s at 8,192 and run faster (9.0 against 11.9 ms). A
- * 1,000-node graph runs 1.3 ms slower (2.7 ms at B = 2^16) but compiles in 1.1 s instead of 2.6 s.
- * NVIDIA's driver also refuses kernels much bigger (segments of ~4,900 nodes, cost 32,765: "failed
- * to validate local memory"), which the engine answers by cutting finer (engine.compile).
+ * Default segment budget on a hardware adapter. Chosen on an NVIDIA H100 with the earlier kernels,
+ * whose budget counted forward nodes only (each reverse kernel recomputed its segment's forward
+ * values): there a pipeline cost little and compile time grew super-linearly, so small segments
+ * won (bench/RESULTS-nvidia-h100.md). Counted over the program, 2,048 makes smaller kernels than it
+ * did then; scripts/gpu-check.sh's 'ab' stage compares the defaults with one kernel on a GPU. A
+ * driver that cannot build a segment that big gets the program cut finer (Kernel's fused build).
  */
 export const HARDWARE_COST_BUDGET = 2048
 

@@ -87,6 +87,20 @@ function build(source: Graph, jacobian: boolean): Program {
   return { graph: dst, inputs, outputs, rows, rowNodes, jacobian, levels: levelize(dst, [...rowNodes]), sourceNodes: levels.liveCount }
 }
 
+/**
+ * The rows of each node of a program (a node may be several rows: every zero Jacobian entry is the
+ * constant 0, an output may be another output's node).
+ */
+export function rowsByNode(program: Program): Map<number, number[]> {
+  const rows = new Map<number, number[]>()
+  program.rowNodes.forEach((node, r) => {
+    const list = rows.get(node)
+    if (list) list.push(r)
+    else rows.set(node, [r])
+  })
+  return rows
+}
+
 /** Index in program.rows of output o's value row (no input), or of its ∂o/∂input row. */
 export function rowIndex(program: { readonly jacobian: boolean; readonly inputs: readonly string[] }, outputIndex: number, inputIndex?: number): number {
   if (!program.jacobian) {

@@ -30,7 +30,7 @@
  * regs[(w·registers + r)·W + t mod W]: a workgroup's registers are one contiguous block.
  */
 import { opIndex, OPS, OP_NAMES, type OpSpec } from '../ops.js'
-import type { Program } from '../program.js'
+import { rowsByNode, type Program } from '../program.js'
 import { wgslPrelude } from './prelude.js'
 
 /** Bytes per tape chunk: the WebGPU default maxUniformBufferBindingSize (and a multiple of 256). */
@@ -80,8 +80,7 @@ export function buildTape(program: Program): Tape {
   const reg = new Int32Array(graph.nodeCount).fill(-1)
   const free: number[] = []
   let registers = 0
-  const rowsOf = new Map<number, number[]>()
-  program.rowNodes.forEach((node, r) => rowsOf.set(node, [...(rowsOf.get(node) ?? []), r]))
+  const rowsOf = rowsByNode(program)
 
   const tape: Instruction[] = []
   const consts: number[] = []
@@ -236,19 +235,18 @@ export function emitInterpreterWgsl(): string {
 }
 
 /**
- * Dispatch on the opcode as a balanced tree of comparisons (log2 of ~100 cases = 7 tests) rather
- * than a switch, which a software adapter may lower to a chain of ~100 tests per instruction.
- * `cases` sorted by code. A leaf tests its code too unless `checkLeaf` is false (where every code
- * that reaches the tree has a case: bench/wavefront).
+ * Dispatch on the opcode as a balanced tree of comparisons (log2 of ~40 cases: 6 tests) rather
+ * than a switch, which a software adapter may lower to a chain of tests per instruction. `cases`
+ * sorted by code; a leaf tests its code too.
  */
-export function decisionTree(cases: readonly { code: number; body: string }[], indent: string, checkLeaf = true): string[] {
-  if (cases.length === 1) return [checkLeaf ? `${indent}if (code == ${cases[0]!.code}u) { ${cases[0]!.body} }` : `${indent}{ ${cases[0]!.body} }`]
+export function decisionTree(cases: readonly { code: number; body: string }[], indent: string): string[] {
+  if (cases.length === 1) return [`${indent}if (code == ${cases[0]!.code}u) { ${cases[0]!.body} }`]
   const mid = cases.length >> 1
   return [
     `${indent}if (code < ${cases[mid]!.code}u) {`,
-    ...decisionTree(cases.slice(0, mid), `${indent}  `, checkLeaf),
+    ...decisionTree(cases.slice(0, mid), `${indent}  `),
     `${indent}} else {`,
-    ...decisionTree(cases.slice(mid), `${indent}  `, checkLeaf),
+    ...decisionTree(cases.slice(mid), `${indent}  `),
     `${indent}}`,
   ]
 }

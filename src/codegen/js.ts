@@ -14,7 +14,7 @@
  * cannot drift from the CPU reference: same formulas, same order, equal to the last bit. Used by the
  * CPU engine and as the benchmark baseline.
  */
-import type { Program } from '../program.js'
+import { rowsByNode, type Program } from '../program.js'
 import { OPS, type OpSpec } from '../ops.js'
 
 /** inputs[k][i] (or inputs[k] itself, a number for every binding) and rows[r][i], i in [start, start + len). */
@@ -74,8 +74,7 @@ export function emitJs(program: Program): CompiledJs {
   const val = (id: number): string | number => (graph.kind(id) === 'const' ? numberLiteral(graph.constValue(id)) : valueVar[id]!)
 
   // Every node of the schedule, each row stored right after its node (or at once: inputs, constants).
-  const rowsOf = new Map<number, number[]>()
-  program.rowNodes.forEach((node, r) => rowsOf.set(node, [...(rowsOf.get(node) ?? []), r]))
+  const rowsOf = rowsByNode(program)
   const stmts: Stmt[] = []
   const store = (id: number) => {
     for (const row of rowsOf.get(id) ?? []) stmts.push({ def: -1, row, parts: [val(id)] })

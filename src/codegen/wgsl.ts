@@ -16,6 +16,7 @@
  */
 import { OPS, wgslFloat, type OpSpec } from '../ops.js'
 import type { Plan } from '../plan.js'
+import { rowsByNode } from '../program.js'
 import { wgslPrelude } from './prelude.js'
 
 /** One kernel of a plan, in dispatch order. */
@@ -105,12 +106,10 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
   }
   // What the range writes: rows (its own nodes'; inputs' and constants' in segment 0) and values
   // later segments read. Stored right after each node, or gathered for one loop at the end.
-  const rowsOf = new Map<number, number[]>()
+  const rowsOf = rowsByNode(program)
   const rowWrites: number[] = []
   program.rowNodes.forEach((node, r) => {
-    if (!mine(node)) return
-    rowWrites.push(r)
-    if (isOp(node)) rowsOf.set(node, [...(rowsOf.get(node) ?? []), r])
+    if (mine(node)) rowWrites.push(r)
   })
   const stores: number[] = []
   if (layout) for (let i = range.start; i < range.end; i++) if (layout.valueRow[schedule[i]!]! >= 0) stores.push(schedule[i]!)
@@ -143,7 +142,7 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
     }
     line(`let ${names[id]} = ${spec.wgsl(args.map((a) => names[a]!), args.map(constOf))};`)
     if (storeSlot.has(id)) line(storesLooped ? `later[${storeSlot.get(id)}] = ${names[id]};` : `scratch[${layout!.valueRow[id]}u * s + b] = ${names[id]};`)
-    for (const r of rowsOf.get(id) ?? []) writeRow(r, names[id]!)
+    if (mine(id)) for (const r of rowsOf.get(id) ?? []) writeRow(r, names[id]!)
   }
   if (storesLooped) {
     const table = `scratch_out${segment}`

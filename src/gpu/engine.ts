@@ -28,10 +28,6 @@ import { Tapes } from './tapes.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
 const DEFAULT_TILE = 1 << 20
-/** Tiles shrink (halving) down to this after an out-of-memory allocation before the run gives up. */
-const MIN_TILE = 1024
-/** A fused kernel that fails to build is cut finer (a quarter of its cost) down to this cost. */
-const MIN_RETRY_COST = 256
 /**
  * A software adapter's register file (the interpreter's registers, a segmented kernel's scratch):
  * made and zeroed with the interpreter, and interpreter tiles sized to fit it, so that a new

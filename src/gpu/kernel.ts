@@ -210,9 +210,9 @@ export class Kernel {
   }
 
   /** Runs `job` on `tier`; for 'auto', then starts the fused build if it has not started. */
-  async #execute(asked: Tier | undefined, tier: 'fused' | 'interpreter', job: Omit<Parameters<Runner['run']>[0], 'program' | 'plan' | 'fused'>): Promise<Timings | undefined> {
+  async #execute(asked: Tier | undefined, tier: 'fused' | 'interpreter', job: Omit<Parameters<Runner['run']>[0], 'owner' | 'program' | 'plan' | 'fused'>): Promise<Timings | undefined> {
     try {
-      return await this.runner.run({ ...job, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
+      return await this.runner.run({ ...job, owner: this, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
     } finally {
       if ((checkTier(asked) ?? this.tier) === 'auto' && this.#autoFuses() && !this.#fused) void this.pipelines.catch(() => undefined)
     }
@@ -224,7 +224,7 @@ export class Kernel {
 
   /** Frees this kernel's own GPU memory (its interpreter tape; a later interpreter run uploads it again). */
   destroy(): void {
-    this.runner.tapes.drop(this.program)
+    this.runner.tapes.drop(this)
   }
 
   /**

@@ -46,6 +46,8 @@ export interface Timings {
 
 /** One run of a compiled kernel. */
 export interface Job {
+  /** The kernel running (it owns its interpreter tape). */
+  readonly owner: object
   readonly program: Program
   /** The plan (rows, workgroup size; for the fused tier its segments). */
   readonly plan: Plan
@@ -129,7 +131,7 @@ export class Runner {
     const t0 = performance.now()
     let tape: HeldTape | undefined
     if (!job.fused) {
-      const [t, uploaded] = ctx.guard(() => this.tapes.get(job.program), 'uploading the interpreter tape failed')
+      const [t, uploaded] = ctx.guard(() => this.tapes.get(job.owner, job.program), 'uploading the interpreter tape failed')
       await uploaded
       tape = t
     }

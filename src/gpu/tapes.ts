@@ -1,8 +1,9 @@
 /**
- * Tapes: the interpreter's programs on the GPU. In: a program (program.ts). Out: its tape and
- * constants in GPU buffers (codegen/interpreter.ts buildTape), uploaded on first need and kept in a
- * least-recently-used cache of at most `cap` tapes; the oldest are freed beyond it (and uploaded
- * again by their next run).
+ * Tapes: the interpreter's programs on the GPU. In: a kernel (its owner) and its program
+ * (program.ts). Out: the program's tape and constants in GPU buffers (codegen/interpreter.ts
+ * buildTape), uploaded on the kernel's first interpreter run and kept in a least-recently-used cache
+ * of at most `cap` tapes; the oldest are freed beyond it (and uploaded again by their next run).
+ * Each kernel owns its tape, so freeing one kernel's never touches another's run.
  */
 import { buildTape } from '../codegen/interpreter.js'
 import type { Program } from '../program.js'
@@ -23,8 +24,8 @@ export interface HeldTape {
 }
 
 export class Tapes {
-  /** Least recently used first. */
-  readonly #held = new Map<Program, HeldTape>()
+  /** By owning kernel, least recently used first. */
+  readonly #held = new Map<object, HeldTape>()
 
   constructor(
     readonly ctx: GpuContext,
@@ -34,12 +35,12 @@ export class Tapes {
   ) {}
 
   /**
-   * The program's tape, uploaded now unless held (call inside ctx.guard: it creates buffers), as
-   * the most recently used.
+   * The tape of `owner`'s program, uploaded now unless held (call inside ctx.guard: it creates
+   * buffers), as the most recently used.
    */
-  get(program: Program): HeldTape {
-    let held = this.#held.get(program)
-    if (held) this.#held.delete(program)
+  get(owner: object, program: Program): HeldTape {
+    let held = this.#held.get(owner)
+    if (held) this.#held.delete(owner)
     else {
       const t = buildTape(program)
       const device = this.ctx.device
@@ -50,7 +51,7 @@ export class Tapes {
       }
       held = { tape: upload(t.words, 'wavegrad tape', UNIFORM), consts: upload(t.consts, 'wavegrad tape constants', STORAGE), registers: t.registers, chunks: t.chunks }
     }
-    this.#held.set(program, held)
+    this.#held.set(owner, held)
     for (const [oldest, t] of this.#held) {
       if (this.#held.size <= this.cap) break
       this.#held.delete(oldest)
@@ -65,11 +66,11 @@ export class Tapes {
     return held.group.group
   }
 
-  /** Frees a program's tape, if held. */
-  drop(program: Program): void {
-    const held = this.#held.get(program)
+  /** Frees a kernel's tape, if held. */
+  drop(owner: object): void {
+    const held = this.#held.get(owner)
     if (!held) return
-    this.#held.delete(program)
+    this.#held.delete(owner)
     free(held)
   }
 

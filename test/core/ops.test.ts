@@ -62,6 +62,15 @@ describe('the table', () => {
     }
   })
 
+  test("the names that follow from the table: index.ts's free functions, README's op list, parse's functions", async () => {
+    const index = (await import('../../src/index.js')) as unknown as Record<string, unknown>
+    for (const name of OP_NAMES) expect(typeof index[name], `index.ts exports ${name}`).toBe('function')
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+    const list = /Expr methods \(and free functions of the same names\): `([^`]+)`/.exec(readme)
+    expect(list, "README's op list").not.toBeNull()
+    expect(list![1]!.split(/\s+/).sort()).toEqual([...OP_NAMES].sort())
+  })
+
   test('infix symbols are the language operators', () => {
     const symbols = Object.fromEntries(OP_NAMES.filter((n) => spec(n).symbol !== undefined).map((n) => [n, spec(n).symbol]))
     expect(symbols).toEqual({ add: '+', sub: '-', mul: '*', div: '/', pow: '^', lt: '<', le: '<=', gt: '>', ge: '>=', eq: '==', ne: '!=' })

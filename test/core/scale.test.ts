@@ -3,7 +3,9 @@
  * Asserts correctness against closed forms, never time; the times are printed for the report.
  */
 import { describe, expect, test } from 'vitest'
-import { Graph, evaluateCpu, levelize } from '../../src/index.js'
+import { createCpuEngine, Graph, evaluateCpu, levelize, planKernels, programOf } from '../../src/index.js'
+import { buildTape } from '../../src/codegen/interpreter.js'
+import { kernelSources } from '../../src/codegen/wgsl.js'
 import { at, expectClose, rng, uniform } from './helpers.js'
 
 describe('scale', () => {
@@ -25,6 +27,22 @@ describe('scale', () => {
     expectClose(at(r.values.v, 0), cN * 0.5 + (cN - 1) / (c - 1), 1e-9, 'value')
     expectClose(at(r.jacobian.v?.x, 0), cN, 1e-9, 'dv/dx')
     console.log(`[scale] chain of ${g.nodeCount} nodes, B = 1: build ${(t1 - t0).toFixed(0)} ms, evaluateCpu ${(t2 - t1).toFixed(0)} ms`)
+  })
+
+  test('300 outputs × 300 inputs: 90,300 rows, most of them the one constant-0 node (compiled JS, tape, WGSL)', async () => {
+    // Each output reads one input, so 89,700 Jacobian rows are the shared constant 0: building the
+    // row lists per node must not copy them row by row (quadratic: it took a minute per backend).
+    const g = new Graph()
+    const xs = Array.from({ length: 300 }, (_, i) => g.input(`x${i}`))
+    xs.forEach((x, i) => g.output(`f${i}`, x.sin()))
+    const program = programOf(g)
+    expect(program.rows).toHaveLength(300 * 301)
+    expect(buildTape(program).instructions).toBeGreaterThan(90_000)
+    expect(kernelSources(planKernels(program)).length).toBe(1)
+    const b = Object.fromEntries(g.inputs.map((n, i) => [n, [i / 300, -i / 300]]))
+    const r = await createCpuEngine({ compileAfter: 0, threads: 1 }).evaluate(g, b)
+    expect(at(r.jacobian.f7?.x7, 1)).toBe(Math.cos(-7 / 300))
+    expect(at(r.jacobian.f7?.x8, 0)).toBe(0)
   })
 
   test('a ~100-node graph, B = 10⁶', () => {

@@ -79,6 +79,19 @@ describe('batch sizes and tiling', () => {
 })
 
 describe('shapes and semantics', () => {
+  test('a constant beyond float32 in a derivative keeps the zero-adjoint guard: ∂ where(x > 0, y·1e39, 0)/∂y is 0 where x ≤ 0', async () => {
+    // 1e39 is finite in float64 but ∞ in float32: the untaken branch's adjoint 0 times it must stay 0.
+    const g = parse('f = where(x > 0, y * 1e39, 0) + 1e-50 * y')
+    const x = new Float32Array([-1, 0, 2])
+    const y = new Float32Array([1, 1, 1])
+    for (const tier of ['fused', 'interpreter'] as const) {
+      const r = await engine.evaluate(g, { x, y }, { tier })
+      expect(Array.from(r.jacobian.f!.y!.subarray(0, 2)), tier).toEqual([0, 0])
+      expect(r.jacobian.f!.y![2], tier).toBe(Infinity)
+    }
+    expect(Array.from(evaluateCpu(g, { x, y }, { precision: 'f32' }).jacobian.f!.y!)).toEqual([0, 0, Infinity])
+  })
+
   test('multiple outputs, an output that is an input, a constant output, an unused input', async () => {
     const g = new Graph()
     const x = g.input('x')

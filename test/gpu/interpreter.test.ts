@@ -188,6 +188,29 @@ describe('every engine agrees where a zero partial meets an infinite adjoint', (
   })
 })
 
+describe('kernels of one graph share its program, not their tapes', () => {
+  test("destroying one kernel frees its own tape only: another kernel's interpreter run goes on", async () => {
+    const small = await createGpuEngine({ device: engine.device, tier: 'interpreter', maxTileSize: 1024 })
+    try {
+      const g = parse('f = sin(x) * y + x^3')
+      const [k1, k2] = [small.compile(g), small.compile(g)]
+      const r = rng(31)
+      const bindings = { x: randomArray(r, 200_000, -2, 2), y: randomArray(r, 200_000, -2, 2) }
+      await k1.run(bindings)
+      // k1 is destroyed while k2's run is in its tile loop (196 tiles, each awaiting a readback).
+      const run = k2.run(bindings)
+      await new Promise((resolve) => setTimeout(resolve, 15))
+      k1.destroy()
+      const got = await run
+      expect(got.tier).toBe('interpreter')
+      expectMatchesReference(got, g, bindings, 1e-5)
+      expectMatchesReference(await k1.run(bindings), g, bindings, 1e-5)
+    } finally {
+      small.destroy()
+    }
+  })
+})
+
 describe("tier 'auto'", () => {
   test('a new graph runs on the interpreter at once, then on its fused kernel: same numbers', async () => {
     const auto = await createGpuEngine({ tier: 'auto' })
