@@ -290,8 +290,9 @@ ${markdown(hugeHeader, hugeRows)}
 
 \`segmentCost\` budget (plan.ts segmentCost: 1 per arithmetic node, 16 per node calling a WGSL
 helper; Infinity = one kernel) over the graph's Jacobian program (its forward nodes and reverse
-sweeps, one schedule); S segments run as S kernels in order. "scratch" is what crosses the cuts
-(mostly forward values the reverse sweeps read), per binding${SOFTWARE ? ', moved in loops over private arrays on this adapter (engine option loopAccesses)' : ''}. Cold compiles, as above.
+sweeps, one schedule); S segments run as S kernels in order, a kernel of the sweeps computing the
+forward values it reads again from checkpoints (up to twice the budget). "scratch" is what crosses
+the cuts, per binding${SOFTWARE ? ', moved in loops over private arrays on this adapter (engine option loopAccesses)' : ''}. Cold compiles, as above.
 
 ${markdown(segHeader, segRows)}
 `

@@ -5,10 +5,11 @@
  *
  * Segments: a program whose cost (COST_BUDGET, counted by segmentCost) exceeds the budget is cut
  * into consecutive ranges of its schedule, one kernel each, run in order on every tile, because a
- * compile's time grows super-linearly with kernel size. A value that a later segment reads goes
- * through a scratch buffer; a scratch row is taken again once its last reader has run. Every
- * engine evaluates forward graphs only (the reverse sweeps are nodes of the program), so cutting
- * is the same for Jacobians and values.
+ * compile's time grows super-linearly with kernel size. A value of an earlier kernel is either
+ * computed again (forward values and partials, back to checkpoints: see ScratchLayout) or loaded
+ * from a scratch buffer, whose rows are taken again once their last loader has run. Every engine
+ * evaluates forward graphs only (the reverse sweeps are nodes of the program), so cutting is the
+ * same for Jacobians and values.
  *
  * Layout (structure of arrays, so neighbouring threads touch neighbouring words):
  *   inputs  : array<f32>, input k of binding b at  inputs[k * stride + b * steps[k]]
@@ -38,12 +39,22 @@ export interface KernelPlan {
   readonly cost: number
 }
 
-/** Where segmented kernels keep what crosses a cut, per binding. */
+/**
+ * What crosses the cuts of a segmented plan. A kernel reads a value of an earlier kernel from the
+ * scratch, or — a node of the graph's forward part, for a kernel of the reverse sweeps — computes it
+ * again from the nearest checkpoints (forward values read across a cut of the forward part), when
+ * that costs at most twice the budget: the sweeps read nearly every forward value, and loading them
+ * all made segmented kernels several times slower (bench/RESULTS.md, "Segments").
+ */
 export interface ScratchLayout {
   /** Segment (index in plan.kernels) of each live node by id, -1 for dead ones. */
   readonly segment: Int32Array
-  /** Scratch row of an op node's value that a later segment reads, by id; -1 for the others. */
+  /** Scratch row of each value some kernel loads, by id; -1 for the others. */
   readonly valueRow: Int32Array
+  /** Per kernel: the values it loads from the scratch (ascending ids). */
+  readonly loads: readonly Int32Array[]
+  /** Per kernel: the nodes of earlier kernels it computes again, in id (a topological) order. */
+  readonly recompute: readonly Int32Array[]
   /** Rows in all: words of scratch per binding. */
   readonly rows: number
 }
@@ -136,7 +147,7 @@ export function planKernels(program: Program, options: PlanOptions = {}): Plan {
     workgroupSize: WORKGROUP_SIZE,
     liveCount: program.levels.liveCount,
     loopAccesses: options.loopAccesses ?? LOOP_ACCESSES,
-    ...(kernels.length > 1 ? { scratch: scratchLayout(program, kernels) } : {}),
+    ...(kernels.length > 1 ? { scratch: scratchLayout(program, kernels, options.segmentCost ?? COST_BUDGET) } : {}),
   }
 }
 
@@ -159,22 +170,89 @@ function segments(program: Program, budget: number): KernelPlan[] {
 }
 
 /**
- * The scratch rows of a segmented plan: one for each op node a later segment reads, taken from
- * the segment computing it until its last reader has run, then free for later segments' values.
+ * The scratch of a segmented plan: which values each kernel loads or computes again (see
+ * ScratchLayout), and a row for each loaded value, taken from the kernel computing it until its
+ * last loader has run, then free for later kernels' values.
  */
-function scratchLayout(program: Program, kernels: readonly KernelPlan[]): ScratchLayout {
+function scratchLayout(program: Program, kernels: readonly KernelPlan[], budget: number): ScratchLayout {
   const { graph, schedule } = program.levels
   const n = graph.nodeCount
+  const forward = program.forwardNodes
   const segment = new Int32Array(n).fill(-1)
   kernels.forEach((k, s) => {
     for (let i = k.start; i < k.end; i++) segment[schedule[i]!] = s
   })
   const isOp = (id: number) => graph.kind(id) !== 'input' && graph.kind(id) !== 'const'
-  const lastReader = new Int32Array(n).fill(-1)
+  // Checkpoints: forward values that a later kernel's forward nodes read (the forward part's own
+  // frontier at its cuts). Those are always loaded; recomputation stops at them.
+  const checkpoint = new Uint8Array(n)
   for (const id of schedule) {
-    if (!isOp(id)) continue
-    for (const a of graph.args(id)) if (isOp(a) && segment[a]! < segment[id]!) lastReader[a] = Math.max(lastReader[a]!, segment[id]!)
+    if (id >= forward || !isOp(id)) continue
+    for (const a of graph.args(id)) if (isOp(a) && segment[a]! < segment[id]!) checkpoint[a] = 1
   }
+  const loads: Int32Array[] = []
+  const recompute: Int32Array[] = []
+  const mark = new Int32Array(n).fill(-1)
+  kernels.forEach((k, s) => {
+    const crossing: number[] = []
+    for (let i = k.start; i < k.end; i++) {
+      for (const a of graph.args(schedule[i]!)) {
+        if (isOp(a) && segment[a]! < s && mark[a] !== s) {
+          mark[a] = s
+          crossing.push(a)
+        }
+      }
+    }
+    // Values computed again instead of loaded: forward values, and the sweeps' partials (functions
+    // of forward values), back to checkpoints, while what is computed again costs at most twice the
+    // budget (about a forward segment and the part of the next the sweep reads). An adjoint (a
+    // gmadd of the sweeps) is always loaded: computing it again would repeat the sweep above it.
+    const cap = 2 * budget
+    const again = new Set<number>()
+    const fromScratch = new Set<number>()
+    const sweep = (u: number) => u >= forward && graph.kind(u) === 'gmadd'
+    let cost = 0
+    for (const v of crossing.sort((x, y) => y - x)) {
+      if (checkpoint[v] || sweep(v)) {
+        fromScratch.add(v)
+        continue
+      }
+      if (again.has(v)) continue
+      // v's nodes not yet computed again, back to checkpoints and loaded values (loaded).
+      const fresh: number[] = []
+      const reached = new Set<number>([v])
+      const stack = [v]
+      let extra = 0
+      let fits = true
+      while (stack.length && fits) {
+        const u = stack.pop()!
+        fresh.push(u)
+        extra += segmentCost(graph.kind(u))
+        for (const a of graph.args(u)) {
+          if (!isOp(a) || reached.has(a) || again.has(a) || checkpoint[a] || fromScratch.has(a)) continue
+          if (sweep(a)) fits = false
+          reached.add(a)
+          stack.push(a)
+        }
+        if (cost + extra > cap) fits = false
+      }
+      if (!fits) {
+        fromScratch.add(v)
+        continue
+      }
+      cost += extra
+      for (const u of fresh) {
+        again.add(u)
+        for (const a of graph.args(u)) if (isOp(a) && (checkpoint[a] || fromScratch.has(a))) fromScratch.add(a)
+      }
+    }
+    loads.push(Int32Array.from(fromScratch).sort())
+    recompute.push(Int32Array.from(again).sort())
+  })
+  const lastLoader = new Int32Array(n).fill(-1)
+  loads.forEach((ids, s) => {
+    for (const id of ids) lastLoader[id] = Math.max(lastLoader[id]!, s)
+  })
   const valueRow = new Int32Array(n).fill(-1)
   const freedAfter: number[][] = kernels.map(() => [])
   const free: number[] = []
@@ -183,12 +261,12 @@ function scratchLayout(program: Program, kernels: readonly KernelPlan[]): Scratc
     if (s > 0) for (const row of freedAfter[s - 1]!) free.push(row)
     for (let i = k.start; i < k.end; i++) {
       const id = schedule[i]!
-      if (lastReader[id]! < 0) continue
+      if (lastLoader[id]! < 0) continue
       valueRow[id] = free.length ? free.pop()! : rows++
-      freedAfter[lastReader[id]!]!.push(valueRow[id]!)
+      freedAfter[lastLoader[id]!]!.push(valueRow[id]!)
     }
   })
-  return { segment, valueRow, rows }
+  return { segment, valueRow, loads, recompute, rows }
 }
 
 /** The device limits tiling depends on (a subset of GPUSupportedLimits). */

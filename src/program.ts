@@ -38,6 +38,8 @@ export interface Program {
   readonly levels: Levels
   /** Live nodes of the original graph (what the program computes is a few times more). */
   readonly sourceNodes: number
+  /** Nodes below this id are the original graph's (its forward part); the sweeps' come after. */
+  readonly forwardNodes: number
 }
 
 export interface ProgramOptions {
@@ -68,6 +70,7 @@ function build(source: Graph, jacobian: boolean): Program {
   const dst = new Graph({ simplify: source.simplifies })
   for (const name of inputs) dst.input(name)
   const map = copyNodes(source, levels, dst, (name) => dst.input(name))
+  const forwardNodes = dst.nodeCount
   const rows: Row[] = []
   const nodes: Expr[] = []
   const partial = partialsOf(source, dst, map)
@@ -84,7 +87,7 @@ function build(source: Graph, jacobian: boolean): Program {
     }
   }
   const rowNodes = Int32Array.from(nodes, (e) => e.id)
-  return { graph: dst, inputs, outputs, rows, rowNodes, jacobian, levels: levelize(dst, [...rowNodes]), sourceNodes: levels.liveCount }
+  return { graph: dst, inputs, outputs, rows, rowNodes, jacobian, levels: levelize(dst, [...rowNodes]), sourceNodes: levels.liveCount, forwardNodes }
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * emitWgsl: Plan -> WGSL compute shaders. In: a plan (its program: one forward graph whose row
  * nodes are the values and Jacobian entries). Out: one kernel per segment, in which each thread
- * takes one binding, computes every node of its range of the schedule as one `let` each, stores the
- * values later segments read in the scratch buffer, and writes the rows whose nodes it holds.
+ * takes one binding, computes every node of its range of the schedule as one `let` each (after the
+ * nodes of earlier segments the plan has it compute again), stores the values later segments load
+ * in the scratch buffer, and writes the rows whose nodes it holds.
  *
  * Buffer traffic: one access per value where it is used, or — for more than plan.loopAccesses
  * inputs, rows, or values crossing a cut in one kernel — one loop moving them between the buffer and
@@ -67,16 +68,16 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
   line('if (b >= params.n) { return; }')
   line('let s = params.stride;')
 
-  // What the range reads: inputs (all of them for the whole plan), and earlier segments' values.
+  // The kernel's statements: nodes of earlier segments it computes again (plan.ts ScratchLayout),
+  // then its own range; what they read: inputs (all of them for the whole plan), and values loaded
+  // from the scratch.
+  const again = layout ? Array.from(layout.recompute[segment!]!) : []
+  const statements = [...again]
+  for (let i = range.start; i < range.end; i++) statements.push(schedule[i]!)
   const reads = new Set<number>()
-  const crossing = new Set<number>()
+  const crossing = new Set<number>(layout ? layout.loads[segment!] : [])
   if (layout) {
-    for (let i = range.start; i < range.end; i++) {
-      for (const a of graph.args(schedule[i]!)) {
-        if (graph.kind(a) === 'input') reads.add(a)
-        else if (isOp(a) && !mine(a)) crossing.add(a)
-      }
-    }
+    for (const id of statements) for (const a of graph.args(id)) if (graph.kind(a) === 'input') reads.add(a)
     program.rowNodes.forEach((node) => {
       if (graph.kind(node) === 'input' && mine(node)) reads.add(node)
     })
@@ -124,11 +125,10 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
     if (mine(node) && !isOp(node)) writeRow(r, names[node]!)
   })
 
-  line('// one statement per node, in schedule order')
+  line(again.length ? `// one statement per node: ${again.length} of earlier segments again, then this one's` : '// one statement per node, in schedule order')
   const loaded = new Set<number>()
   const constOf = (id: number): number | undefined => (graph.kind(id) === 'const' ? graph.constValue(id) : undefined)
-  for (let i = range.start; i < range.end; i++) {
-    const id = schedule[i]!
+  for (const id of statements) {
     const kind = graph.kind(id)
     if (kind === 'input' || kind === 'const') continue
     const spec: OpSpec = OPS[kind]

@@ -1,11 +1,12 @@
 /**
- * Segmented plans: the cuts cover the program's schedule in order within the budget, and the
- * scratch holds exactly what crosses a cut (op values a later segment reads), each row taken only
- * while its value is still to be read.
+ * Segmented plans: the cuts cover the program's schedule in order within the budget; every value a
+ * kernel reads is computed in it (its range, or forward nodes of earlier kernels computed again) or
+ * loaded from a scratch row, each row taken only while its value is still to be loaded; and
+ * computing again keeps the scratch small.
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { Graph, parse, planKernels, programOf, type Plan, type Program } from '../../src/index.js'
+import { Graph, parse, planKernels, programOf, type Expr, type Plan, type Program } from '../../src/index.js'
 import { COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost } from '../../src/plan.js'
 import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
@@ -38,23 +39,37 @@ function checkPlan(program: Program, plan: Plan, budget: number): void {
   const scratch = plan.scratch!
   const seg = scratch.segment
   const isOp = (id: number) => graph.kind(id) !== 'input' && graph.kind(id) !== 'const'
-  // Per segment, the rows in use: written before it, still to be read in it or later.
-  const lastReader = new Map<number, number>()
-  for (const id of schedule) {
-    for (const a of graph.args(id)) {
-      expect(seg[a]!).toBeLessThanOrEqual(seg[id]!)
-      if (isOp(a) && seg[a]! < seg[id]!) lastReader.set(a, Math.max(lastReader.get(a) ?? -1, seg[id]!))
+  const lastLoader = new Map<number, number>()
+  kernels.forEach((k, s) => {
+    // Every argument of every statement (computed again, then the range) is an input, a constant,
+    // computed earlier in this kernel, or loaded: a value of an earlier kernel with a scratch row.
+    const here = new Set<number>()
+    const loads = new Set(scratch.loads[s])
+    for (const id of scratch.recompute[s]!) {
+      expect(seg[id]!, `node ${id} computed again in kernel ${s}`).toBeLessThan(s)
+      // Forward values and partials: never an adjoint (a gmadd of the sweeps).
+      expect(id < program.forwardNodes || graph.kind(id) !== 'gmadd', `node ${id} (${graph.kind(id)}) computed again`).toBe(true)
     }
-  }
-  for (const id of schedule) {
-    // A value row exactly for the op nodes a later segment reads.
-    expect(scratch.valueRow[id]! >= 0, `node ${id}`).toBe(lastReader.has(id))
-    if (scratch.valueRow[id]! >= 0) expect(scratch.valueRow[id]!).toBeLessThan(scratch.rows)
-  }
-  // No two values hold one row at once: a row is taken again only after its last reader.
+    const statements = [...scratch.recompute[s]!, ...Array.from(schedule.subarray(k.start, k.end))]
+    for (const id of statements) {
+      for (const a of graph.args(id)) {
+        if (!isOp(a) || here.has(a)) continue
+        expect(loads.has(a), `kernel ${s}: node ${id} reads ${a}, neither computed here nor loaded`).toBe(true)
+      }
+      here.add(id)
+    }
+    for (const id of loads) {
+      expect(seg[id]!).toBeLessThan(s)
+      expect(scratch.valueRow[id]!).toBeGreaterThanOrEqual(0)
+      expect(scratch.valueRow[id]!).toBeLessThan(scratch.rows)
+      lastLoader.set(id, Math.max(lastLoader.get(id) ?? -1, s))
+    }
+  })
+  for (const id of schedule) expect(scratch.valueRow[id]! >= 0, `node ${id} has a row exactly when a kernel loads it`).toBe(lastLoader.has(id))
+  // No two values hold one row at once: a row is taken again only after its last loader.
   kernels.forEach((_, s) => {
     const busy = new Map<number, number>()
-    for (const [id, last] of lastReader) {
+    for (const [id, last] of lastLoader) {
       if (seg[id]! <= s && last >= s) {
         const row = scratch.valueRow[id]!
         expect(busy.has(row), `row ${row} in segment ${s}`).toBe(false)
@@ -108,6 +123,25 @@ describe('segmented plans', () => {
       ),
       { numRuns: 300, seed: 5 },
     )
+  })
+
+  test('the reverse sweeps compute forward values again from checkpoints instead of loading them all', () => {
+    // The bench-like graph at a budget that cuts it into several kernels: without computing again,
+    // ~600 forward values crossed the cuts; with it, only the checkpoints and the sweeps' frontier do.
+    const g = new Graph()
+    const pool: Expr[] = [g.input('x'), g.input('y')]
+    for (let i = 0; i < 400; i++) {
+      const a = pool[pool.length - 1]!
+      const b = pool[Math.max(0, pool.length - 1 - (i % 7))]!
+      pool.push(i % 3 ? a.mul(b.tanh()) : a.add(b).sin())
+    }
+    g.output('f', pool[pool.length - 1]!)
+    const program = programOf(g)
+    const plan = planKernels(program, { segmentCost: 1024 })
+    checkPlan(program, plan, 1024)
+    expect(plan.kernels.length).toBeGreaterThan(3)
+    expect(plan.scratch!.recompute.some((r) => r.length > 0)).toBe(true)
+    expect(plan.scratch!.rows).toBeLessThan(60)
   })
 
   test('scratch rows are reused: a long chain cut into many segments needs a few rows, not one per cut', () => {
