@@ -97,6 +97,9 @@ export class Kernel {
   #state: 'pending' | 'ready' | 'failed' = 'pending'
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
+  /** The engine's tile loop, pipelines and tapes: a kernel runs through it, never through the engine. */
+  readonly #runner: Runner
+  readonly #planOptions: PlanOptions
 
   /**
    * The fused tier's WGSL is emitted at most once and only when first needed: a kernel that only
@@ -106,15 +109,17 @@ export class Kernel {
    * on the interpreter); for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
-    readonly runner: Runner,
+    runner: Runner,
     readonly graph: Graph,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
     readonly program: Program,
     /** The tier runs take unless they ask for another (the engine's). */
     readonly tier: Tier,
     /** How the fused tier is planned (the engine's segment budget and loop threshold). */
-    readonly planOptions: PlanOptions,
+    planOptions: PlanOptions,
   ) {
+    this.#runner = runner
+    this.#planOptions = planOptions
     this.#plan = planKernels(program, planOptions)
     if (runner.ctx.debug) {
       const { scratch, program: _, ...summary } = this.#plan
@@ -140,7 +145,7 @@ export class Kernel {
   get sources(): readonly KernelSource[] {
     if (!this.#sources) {
       this.#sources = kernelSources(this.#plan)
-      if (this.runner.ctx.debug) for (const k of this.#sources) console.error(`[wavegrad] WGSL, segment ${k.segment}\n${k.wgsl}`)
+      if (this.#runner.ctx.debug) for (const k of this.#sources) console.error(`[wavegrad] WGSL, segment ${k.segment}\n${k.wgsl}`)
     }
     return this.#sources
   }
@@ -183,7 +188,7 @@ export class Kernel {
 
   /** The pipelines of `sources`; a driver that cannot build a kernel this big gets the program cut finer. */
   async #buildFrom(plan: Plan, sources: readonly KernelSource[]): Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> {
-    const { ctx, pipelines } = this.runner
+    const { ctx, pipelines } = this.#runner
     for (;;) {
       try {
         return { plan, sources, pipelines: await Promise.all(sources.map((k) => pipelines.fused(k.wgsl, plan.scratch ? 'scratch' : 'none'))) }
@@ -193,7 +198,7 @@ export class Kernel {
         if (!(e instanceof DeviceError) || e.reason !== 'internal' || ctx.lost || ctx.destroyed || largest <= MIN_RETRY_COST) throw e
         const budget = Math.floor(largest / 4)
         if (ctx.debug) console.error(`[wavegrad] a fused kernel of cost ${largest} failed to build (${e.message.split('\n')[0]}); cutting by ${budget}`)
-        plan = planKernels(this.program, { ...this.planOptions, segmentCost: budget })
+        plan = planKernels(this.program, { ...this.#planOptions, segmentCost: budget })
         sources = kernelSources(plan)
       }
     }
@@ -212,7 +217,7 @@ export class Kernel {
   /** Runs `job` on `tier`; for 'auto', then starts the fused build if it has not started. */
   async #execute(asked: Tier | undefined, tier: 'fused' | 'interpreter', job: Omit<Parameters<Runner['run']>[0], 'owner' | 'program' | 'plan' | 'fused'>): Promise<Timings | undefined> {
     try {
-      return await this.runner.run({ ...job, owner: this, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
+      return await this.#runner.run({ ...job, owner: this, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
     } finally {
       if ((checkTier(asked) ?? this.tier) === 'auto' && this.#autoFuses() && !this.#fused) void this.pipelines.catch(() => undefined)
     }
@@ -224,7 +229,7 @@ export class Kernel {
 
   /** Frees this kernel's own GPU memory (its interpreter tape; a later interpreter run uploads it again). */
   destroy(): void {
-    this.runner.tapes.drop(this)
+    this.#runner.tapes.drop(this)
   }
 
   /**
@@ -248,7 +253,7 @@ export class Kernel {
     const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
     const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined })
     const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
-    const result: GpuResults = { ...assembleResults(graph, program, rows, totals, checked.size, this.runner.ctx.description), tier }
+    const result: GpuResults = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier }
     return timings ? { ...result, timings } : result
   }
 
@@ -262,7 +267,7 @@ export class Kernel {
   async runToBuffer(bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
     const checked = this.#check(bindings)
     const { program } = this
-    const device = this.runner.ctx.device
+    const device = this.#runner.ctx.device
     const bytes = Math.max(program.rows.length * checked.size * 4, 4)
     if (bytes > device.limits.maxBufferSize) {
       throw new BindingError(`${checked.size} bindings × ${program.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${device.limits.maxBufferSize}); use run() or fewer bindings`)
@@ -285,7 +290,7 @@ export class Kernel {
       buffer,
       size,
       rows: program.rows,
-      backend: this.runner.ctx.description,
+      backend: this.#runner.ctx.description,
       tier,
       offset(output: string, input?: string): number {
         const o = outputs.indexOf(output)
