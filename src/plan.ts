@@ -72,8 +72,8 @@ export interface Plan {
   readonly liveCount: number
   /** A kernel moving more inputs, rows or crossing values than this does it in loops (codegen/wgsl.ts). */
   readonly loopAccesses: number
-  /** Present when there is more than one segment (kernels.length > 1). */
-  readonly scratch?: ScratchLayout
+  /** Present when there is more than one segment (kernels.length > 1); worked out on first read. */
+  readonly scratch?: ScratchLayout | undefined
 }
 
 export interface PlanOptions {
@@ -136,7 +136,11 @@ export const WORKGROUP_SIZE = 128
  * planKernels(programOf(parse('f = x*y'))).rows  // [value f, ∂f/∂x, ∂f/∂y]
  */
 export function planKernels(program: Program, options: PlanOptions = {}): Plan {
-  const kernels = segments(program, options.segmentCost ?? COST_BUDGET)
+  const budget = options.segmentCost ?? COST_BUDGET
+  const kernels = segments(program, budget)
+  // The scratch layout is worked out on first use: only the fused tier reads it, and for a program
+  // that only ever runs on the interpreter (10^5 nodes: ~0.7 s) it would be wasted.
+  let scratch: ScratchLayout | undefined
   return {
     program,
     inputs: program.inputs,
@@ -147,7 +151,9 @@ export function planKernels(program: Program, options: PlanOptions = {}): Plan {
     workgroupSize: WORKGROUP_SIZE,
     liveCount: program.levels.liveCount,
     loopAccesses: options.loopAccesses ?? LOOP_ACCESSES,
-    ...(kernels.length > 1 ? { scratch: scratchLayout(program, kernels, options.segmentCost ?? COST_BUDGET) } : {}),
+    get scratch() {
+      return kernels.length > 1 ? (scratch ??= scratchLayout(program, kernels, budget)) : undefined
+    },
   }
 }
 
