@@ -8,9 +8,10 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, programOf, type Expr } from '../src/index.js'
+import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, predictPlanCompileMs, programOf, type Expr } from '../src/index.js'
 import { emitJs } from '../src/codegen/js.js'
 import { benchGraph, benchInputs } from './graphs.js'
+import { SCALABLE_SHAPES } from './shapes.js'
 
 const SIZES = [10, 100, 1000]
 const BATCHES = process.env.BENCH_QUICK === '1' ? [1 << 12] : [1 << 12, 1 << 16, 1 << 20]
@@ -97,47 +98,61 @@ for (const size of SIZES) {
   }
 }
 
-// Tiers: a NEW graph (cold caches) on an engine whose interpreter is already built.
-/** New graphs per size whose first results are timed (this machine's timings drift). */
-const TIER_GRAPHS = process.env.BENCH_QUICK === '1' ? 1 : 5
-const tierHeader = ['nodes', 'first result ms (tier)', `first result, ${TIER_GRAPHS} new graphs: median (range) ms`, 'fused compile ms', 'interpreter ms', 'fused ms', 'interp/fused', 'crossover B']
-const tierRows: string[][] = []
+// Shapes (issue 18): new graphs of shapes nobody designed a kernel for, on an engine with the
+// default options (tier 'auto') whose interpreter is already built.
+/** New graphs per shape and size whose first results are timed (this machine's timings drift). */
+const SHAPE_GRAPHS = process.env.BENCH_QUICK === '1' ? 1 : 5
+const SHAPE_SIZES = process.env.BENCH_QUICK === '1' ? [1000] : [100, 1000, 10_000]
+const shapeHeader = ['shape', 'nodes', 'program nodes', `first result: median (range) ms, ${SHAPE_GRAPHS} new graphs`, 'tier', 'fused kernels', 'fused build ms (model)', 'interpreter ms', "'auto' after the switch ms", 'interp / fused']
+const shapeRows: string[][] = []
 const TIER_B = 1 << 16
 t = performance.now()
-const auto = await createGpuEngine({ tier: 'auto' })
-await auto.interpreter()
+const defaults = await createGpuEngine()
+await defaults.interpreter()
 const interpreterBuildMs = performance.now() - t
-for (const size of SIZES) {
-  const g = benchGraph(size, 2)
-  const bindings = inputsFor(g, TIER_B)
-  t = performance.now()
-  const first = await auto.evaluate(g, bindings)
-  const firstMs = performance.now() - t
-  const kernel = auto.compile(g)
-  await kernel.ready
-  const fusedReadyMs = performance.now() - t
-  const interpMs = await timeIt(3, () => kernel.run(bindings, { tier: 'interpreter' }))
-  const fusedMs = await timeIt(3, () => kernel.run(bindings, { tier: 'fused' }))
-  const perBinding = (interpMs - fusedMs) / TIER_B
-  const crossover = perBinding > 0 ? Math.round(fusedReadyMs / perBinding) : Infinity
-  // More new graphs of the same size and mix, each after the last one's fused build is done.
-  const firsts = [firstMs]
-  for (let seed = 3; firsts.length < TIER_GRAPHS; seed++) {
-    const other = benchGraph(size, seed)
-    const otherBindings = inputsFor(other, TIER_B)
+const defaultsBudget = defaults.segmentCost
+for (const shape of SCALABLE_SHAPES) {
+  for (const size of SHAPE_SIZES) {
+    const firsts: number[] = []
+    const tiers = new Set<string>()
+    let g = shape.build(size, 1)
+    let bindings = inputsFor(g, TIER_B)
+    for (let seed = 1; seed <= SHAPE_GRAPHS; seed++) {
+      g = shape.build(size, seed)
+      bindings = inputsFor(g, TIER_B)
+      t = performance.now()
+      tiers.add((await defaults.evaluate(g, bindings)).tier)
+      firsts.push(performance.now() - t)
+    }
+    // The last graph again: its second run queues the background build; timed until it is done.
+    const kernel = defaults.compile(g)
     t = performance.now()
-    await auto.evaluate(other, otherBindings)
-    firsts.push(performance.now() - t)
-    await auto.compile(other).ready
+    await defaults.evaluate(g, bindings)
+    while (defaults.stats().builds > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    const buildMs = performance.now() - t
+    const interpMs = await timeIt(3, () => defaults.evaluate(g, bindings, { tier: 'interpreter' }))
+    const after = await defaults.evaluate(g, bindings)
+    const autoMs = await timeIt(3, () => defaults.evaluate(g, bindings))
+    const plan = kernel.plan
+    const fused = after.tier === 'fused'
+    shapeRows.push([
+      shape.name,
+      String(levelize(g).liveCount),
+      String(plan.liveCount),
+      `${median(firsts).toFixed(0)} (${Math.min(...firsts).toFixed(0)}–${Math.max(...firsts).toFixed(0)})`,
+      [...tiers].join(', '),
+      fused ? String(plan.kernels.length) : '–',
+      fused ? `${buildMs.toFixed(0)} (${predictPlanCompileMs(plan).toFixed(0)})` : `none (model: ${(predictPlanCompileMs(plan) / 1000).toFixed(0)} s > AUTO_BUILD_MS)`,
+      interpMs.toFixed(1),
+      `${autoMs.toFixed(1)} (${after.tier})`,
+      fused ? `${(interpMs / autoMs).toFixed(1)}x` : '–',
+    ])
+    console.log(shapeRows[shapeRows.length - 1]!.join('  '))
   }
-  const range = `${median(firsts).toFixed(0)} (${Math.min(...firsts).toFixed(0)}–${Math.max(...firsts).toFixed(0)})`
-  tierRows.push([String(levelize(g).liveCount), `${firstMs.toFixed(0)} (${first.tier})`, range, fusedReadyMs.toFixed(0), interpMs.toFixed(1), fusedMs.toFixed(1), `${(interpMs / fusedMs).toFixed(0)}x`, crossover.toLocaleString('en-US')])
-  console.log(tierRows[tierRows.length - 1]!.join('  '))
 }
-auto.destroy()
+defaults.destroy()
 
-// Huge graphs: no fused compile (beyond AUTO_FUSE_LIMIT 'auto' stays on the interpreter); the
-// interpreter and the CPU engine from the evaluate call, new graph, cold.
+// Huge graphs: the interpreter and the CPU engine from the evaluate call, new graph, cold.
 const hugeHeader = ['nodes', 'engine', 'first result ms', 'again ms', `B`, 'max err']
 const hugeRows: string[][] = []
 const HUGE_B = 1 << 12
@@ -248,19 +263,20 @@ ${table}
   the batch split over worker threads (here: ${/(\d+ threads)$/.exec(cpuThreads)?.[1] ?? 'one thread'}), from
   Float32Array inputs to Float64Array rows; "vs ref" against the reference engine's rate.
 
-## Tiers: time to a new graph's first result (B = 2^${Math.log2(TIER_B)})
+## Shapes: a new graph's first result with the default options (B = 2^${Math.log2(TIER_B)})
 
-Engine with \`tier: 'auto'\`; its interpreter (one shader for every graph) took
-${interpreterBuildMs.toFixed(0)} ms to build and warm up, once (on a software adapter with its register file,
-made and zeroed then). Each graph is new (cold caches).
-"first result" runs from the \`evaluate\` call: for the graph the other columns are about, and over
-${TIER_GRAPHS} new graphs of the same size and op mix (that one and other seeds, each run once its
-predecessor's fused build is done); "fused compile" is when the fused kernel became
-ready, from the same start ('auto' starts the fused build once the first run is done, so the two
-do not share the adapter's cores). "crossover B": the batch size above which waiting for the fused
-compile and running fused beats running the interpreter at once.
+\`createGpuEngine()\` with no options (tier 'auto'); its interpreter (one shader for every graph) took
+${interpreterBuildMs.toFixed(0)} ms to build and warm up, once, at engine creation${SOFTWARE ? ' (with its register file, made and zeroed then)' : ''}.
+Shapes from bench/shapes.ts SCALABLE_SHAPES at about 100, 1,000 and 10,000 nodes ("nodes": the graph's
+live nodes; "program nodes": with its reverse sweeps, what runs). "first result": from the
+\`evaluate\` call to the Float32Arrays, over ${SHAPE_GRAPHS} new graphs of each shape and size (different seeds),
+each evaluated once (no graph waits for a compile; "tier" says which ran). "fused build": the last
+graph's second \`evaluate\` queues its fused build in the background (one kernel per segment of the
+engine's default budget, ${defaultsBudget.toLocaleString('en-US')} cost units); timed from that call until the build is done, with the
+software adapter's compile model (plan.ts predictPlanCompileMs) beside it. Then steady state:
+the interpreter (forced), and the default tier after the switch (in brackets: the tier that ran).
 
-${markdown(tierHeader, tierRows)}
+${markdown(shapeHeader, shapeRows)}
 
 ## Parameter gradients: batch sums on the GPU
 
@@ -279,8 +295,8 @@ bench/graphs.ts graphs of 10^4 and 10^5 nodes, new to the engine, from the \`eva
 The CPU engine has its default \`compileAfter\` (${COMPILE_AFTER} bindings): a graph's first bindings run
 on the reference engine (same numbers), because V8 needs thousands of calls before generated code
 of this size runs fast.
-${SOFTWARE ? `A fused kernel takes long here: compile time grows super-linearly with a kernel's size on this
-adapter (README, "Segments"); 'auto' keeps graphs beyond AUTO_FUSE_LIMIT on the interpreter.` : `A fused kernel takes long here too: on an H100 a 10,000-node graph compiled in 14.5 s cut into
+${SOFTWARE ? `A fused kernel takes long here: the default plan cuts a graph this size into dozens of
+segments of about 1 s of compile each; 'auto' keeps a graph whose predicted build exceeds AUTO_BUILD_MS on the interpreter.` : `A fused kernel takes long here too: on an H100 a 10,000-node graph compiled in 14.5 s cut into
 segments (bench/huge-compile.ts, RESULTS-nvidia-h100.md, measured with the earlier reverse kernels).`}
 max err: against the float64 reference on 256 bindings (scaled error).
 
@@ -288,8 +304,8 @@ ${markdown(hugeHeader, hugeRows)}
 
 ## Segments: one fused kernel vs kernels cut by a cost budget
 
-\`segmentCost\` budget (plan.ts segmentCost: 1 per arithmetic node, 16 per node calling a WGSL
-helper; Infinity = one kernel) over the graph's Jacobian program (its forward nodes and reverse
+\`segmentCost\` budget (plan.ts segmentCost: the operations of a node's WGSL, helpers included, plus 2;
+Infinity = one kernel) over the graph's Jacobian program (its forward nodes and reverse
 sweeps, one schedule); S segments run as S kernels in order, a kernel of the sweeps computing the
 forward values it reads again from checkpoints (up to twice the budget). "scratch" is what crosses
 the cuts, per binding${SOFTWARE ? ', moved in loops over private arrays on this adapter (engine option loopAccesses)' : ''}. Cold compiles, as above.

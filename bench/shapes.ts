@@ -28,12 +28,12 @@ function sumLine(n: number): Graph {
   return parse(`f = ${sumTerms(n).join(' + ')}`)
 }
 
-/** The same sum added as a balanced tree. */
-function sumTree(n: number): Graph {
+/** The same sum added as a balanced tree (`seed` shifts the factors: a new graph). */
+function sumTree(n: number, seed = 0): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
-  let level: Expr[] = Array.from({ length: n }, (_, k) => x.mul((k + 1) / 1500).add(y).sin())
+  let level: Expr[] = Array.from({ length: n }, (_, k) => x.mul((k + 1 + seed / 10) / 1500).add(y).sin())
   while (level.length > 1) {
     const next: Expr[] = []
     for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? level[i]!.add(level[i + 1]!) : level[i]!)
@@ -47,13 +47,13 @@ function sumTree(n: number): Graph {
  * About `nodes` nodes of a chain: cheap c = c·0.999 + y (its Jacobian folds to constants), a
  * product c = c·x + 0.5, or transcendental c = c + 1e-5·sin(c + y).
  */
-function chain(kind: 'cheap' | 'product' | 'sin', nodes: number): Graph {
+function chain(kind: 'cheap' | 'product' | 'sin', nodes: number, step = 0.00001): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
   let c = x
   const perStep = kind === 'sin' ? 4 : 2
-  for (let i = 0; i < nodes / perStep; i++) c = kind === 'cheap' ? c.mul(0.999).add(y) : kind === 'product' ? c.mul(x).add(0.5) : c.add(c.add(y).sin().mul(0.00001))
+  for (let i = 0; i < nodes / perStep; i++) c = kind === 'cheap' ? c.mul(0.999).add(y) : kind === 'product' ? c.mul(x).add(0.5) : c.add(c.add(y).sin().mul(step))
   g.output('f', c)
   return g
 }
@@ -221,6 +221,30 @@ export const PROGRAMS: readonly Shape[] = [
   { name: '400-deep chain', build: () => deepChain(400) },
   ...[10, 100, 1000].map((n) => ({ name: `bench graph ${n}`, build: () => benchGraph(n) })),
   ...[1, 2, 3].map((seed) => ({ name: `random DAG 1000 nodes, seed ${seed}`, build: () => randomDag(1000, seed) })),
+]
+
+/** A tanh MLP 4 → w → w → 1 (each neuron reads all of the previous layer) of about `nodes` nodes. */
+function mlpOfSize(nodes: number, seed: number): Graph {
+  const size = (w: number) => w * 9 + w * (2 * w + 1) + (2 * w + 1)
+  let w = 1
+  while (size(w + 1) <= nodes) w++
+  return mlp(seed, [4, w, w, 1])
+}
+
+/** A shape at any size: issue 18's first-result table (bench/run.ts, "Shapes"). */
+export interface ScalableShape {
+  readonly name: string
+  /** About `nodes` live nodes; `seed` varies constants or structure (a new graph each time). */
+  readonly build: (nodes: number, seed: number) => Graph
+}
+
+export const SCALABLE_SHAPES: readonly ScalableShape[] = [
+  { name: 'random DAG (two uniform reads)', build: (n, seed) => randomDag(n, seed) },
+  { name: 'tanh MLP (dense layers)', build: (n, seed) => mlpOfSize(n, seed) },
+  // The seed shifts the constant so that each graph is new.
+  { name: 'sin chain', build: (n, seed) => chain('sin', n, 1e-5 * (1 + seed / 100)) },
+  { name: 'wide sum of sin terms (a tree)', build: (n, seed) => sumTree(Math.max(1, Math.round(n / 4)), seed) },
+  { name: 'bench graph', build: (n, seed) => benchGraph(n, seed) },
 ]
 
 /** `size` float32 bindings for a shape's graph, uniform on its ranges (default [-1, 1]), seeded. */

@@ -12,8 +12,8 @@
 #   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
 #   .old/             optional: an earlier tree's src/ and bench/graphs.ts, and .old/ab.mts (the A/B
 #                     script), for the 'ab' stage (ignored, carried)
-# From the environment: STAGES (default "tests ab bench peers"; also "upload", "huge"), each stage's
-# budget in seconds (TESTS_S AB_S UPLOAD_S BENCH_S HUGE_S PEERS_S), SHAPES_RUN_COST (default
+# From the environment: STAGES (default "tests ab bench peers"; also "upload", "compile", "huge"),
+# each stage's budget in seconds (TESTS_S AB_S UPLOAD_S BENCH_S COMPILE_S HUGE_S PEERS_S), SHAPES_RUN_COST (default
 # 60000; SHAPES_MAX_KERNELS, default 100), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
 set -uo pipefail
 STAGES=" ${STAGES:-tests ab bench peers} "
@@ -70,6 +70,13 @@ if has bench; then
   timeout "${BENCH_S:-200}" node --import tsx bench/run.ts 2>&1 | tee "$OUT/bench.log" | tail -3
   git diff --quiet bench/RESULTS.md || cp bench/RESULTS.md "$OUT/RESULTS.md"
   stamp "bench done"
+fi
+
+if has compile; then
+  # The compile model's table on the card (the model is fitted on the software adapter).
+  BENCH_QUICK=${COMPILE_QUICK:-1} timeout "${COMPILE_S:-120}" node --import tsx bench/compile-model.ts 2>&1 | grep -v "artificially reduced" | tee "$OUT/compile.log" | tail -3
+  git diff --quiet bench/COMPILE.md || cp bench/COMPILE.md "$OUT/COMPILE.md"
+  stamp "compile model done"
 fi
 
 if has huge; then

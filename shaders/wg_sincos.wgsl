@@ -10,10 +10,12 @@ fn wg_sincos(x: f32) -> vec2<f32> {
   let z = r * r;
   let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
   let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
-  // Quadrant k: (s, c), (c, -s), (-s, -c), (-c, s), chosen without branches.
-  let k = i32(q) & 3;
-  let swap = (k & 1) != 0;
+  // Quadrant k = q mod 4: (s, c), (c, -s), (-s, -c), (-c, s), chosen without branches. k is found
+  // in f32 (exact: q is an integer), not by i32(q) & 3: on lavapipe a float-to-int conversion made
+  // the compile time of a kernel grow with the square of its sin/cos calls (bench/COMPILE.md).
+  let k = q - 4.0 * floor(q * 0.25);
+  let swap = (k == 1.0) | (k == 3.0);
   let sv = select(s, c, swap);
   let cv = select(c, s, swap);
-  return vec2<f32>(select(sv, -sv, (k & 2) != 0), select(cv, -cv, ((k + 1) & 2) != 0));
+  return vec2<f32>(select(sv, -sv, k >= 2.0), select(cv, -cv, (k == 1.0) | (k == 2.0)));
 }

@@ -28,11 +28,11 @@ export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh
 
 export { createGpuEngine, GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 export { BUFFER_USAGE, SHADER_STAGE } from './gpu/buffers.js'
-export { AUTO_FUSE_LIMIT, Kernel, type Tier, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
+export { AUTO_BUILD_MS, Kernel, type Tier, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'
 export { COMPILE_AFTER, CpuEngine, CpuKernel, createCpuEngine, type CpuEngineOptions } from './cpu/engine.js'
 export { createEngine, type Engine, type EngineOptions } from './engines.js'
-export { planKernels, COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
+export { planKernels, COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost, predictCompileMs, predictPlanCompileMs, rangeCompileMs, SOFTWARE_COMPILE_MODEL, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
 export { emitWgsl, kernelSources, type KernelSource } from './codegen/wgsl.js'
 export { graphToJSON, graphFromJSON, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type GraphJSON, type GraphNodeJSON, type JsonNumber, type FromJSONOptions } from './serialize.js'
 export { exportKernel, type ExportedKernel, type ExportOptions } from './export.js'

@@ -3,9 +3,10 @@
  * schedule and its row nodes) and, at run time, the device's limits and the batch size. Out: the
  * kernels (consecutive ranges of the schedule), what crosses between them, and the batch tiling.
  *
- * Segments: a program whose cost (COST_BUDGET, counted by segmentCost) exceeds the budget is cut
- * into consecutive ranges of its schedule, one kernel each, run in order on every tile, because a
- * compile's time grows super-linearly with kernel size. A value of an earlier kernel is either
+ * Segments: a program whose cost (counted by segmentCost: what a kernel's compile time grows with,
+ * SOFTWARE_COMPILE_MODEL) exceeds the budget (COST_BUDGET) is cut into consecutive ranges of its
+ * schedule, one kernel each, run in order on every tile, because a compile's time grows
+ * super-linearly with kernel size. A value of an earlier kernel is either
  * computed again (forward values and partials, back to checkpoints: see ScratchLayout) or loaded
  * from a scratch buffer, whose rows are taken again once their last loader has run. Every engine
  * evaluates forward graphs only (the reverse sweeps are nodes of the program), so cutting is the
@@ -23,7 +24,8 @@
  * Invariants: one thread per binding; every row is written for every binding (zeros where an output
  * does not depend on an input), so reused buffers never leak stale numbers.
  */
-import { OPS, type OpName, type OpSpec } from './ops.js'
+import { SHADERS } from './codegen/shaders.gen.js'
+import { CUSTOM_HELPERS, OPS, type OpSpec } from './ops.js'
 import type { Program, Row } from './program.js'
 
 export type { Row } from './program.js'
@@ -37,6 +39,12 @@ export interface KernelPlan {
   readonly nodes: number
   /** Its cost (segmentCost summed), what the budget bounds. */
   readonly cost: number
+  /**
+   * The compile model's time for the kernel (ms): its range, the nodes it computes again, the
+   * inputs, rows and scratch values it moves (the planner cuts finer while this exceeds 1.5 times
+   * the budget's own time).
+   */
+  readonly predictedMs: number
 }
 
 /**
@@ -97,28 +105,81 @@ export interface PlanOptions {
 export const LOOP_ACCESSES = 16
 
 /**
- * Default segment budget on a software adapter, in segmentCost units over the whole program (the
- * forward nodes and the reverse sweeps: what a kernel compiles). A single kernel compiles fastest
- * there up to tens of thousands of units, while segments pay ~0.2 s of pipeline each and carry the
- * values the reverse sweeps read through the scratch, so only very large programs are cut
- * (bench/RESULTS.md, "Segments"; README, "Segments").
+ * Compile-time model of a fused kernel on the software adapter (Mesa lavapipe 25.0), in ms:
+ * base + perCost·c + perCost2·c² + perAccess2·a², for a kernel of cost c (segmentCost summed) that
+ * moves a inputs and rows. Fitted by least squares (weighted to relative error) to single-kernel
+ * compiles of 36 programs from 250 to 12,000 nodes — chains of sin and of cheap ops, sin sums,
+ * random DAGs, tanh MLPs, the bench graph, many outputs, many inputs, where and min/max chains —
+ * measured through the engine (bench/compile-model.ts, bench/COMPILE.md). Over them the prediction
+ * was off by a geometric-mean factor of 1.6, at worst 3.8 (random DAGs and min/max chains take
+ * longer than predicted).
+ * A hardware adapter compiles several times faster; the model bounds it from above.
+ */
+export const SOFTWARE_COMPILE_MODEL = { base: 152, perCost: 3.0e-3, perCost2: 8.03e-7, perAccess2: 5.86e-3 } as const
+
+/** The model's compile time (ms) of one kernel of `cost` moving `accesses` inputs and rows. */
+export function predictCompileMs(cost: number, accesses = 0): number {
+  const m = SOFTWARE_COMPILE_MODEL
+  return m.base + m.perCost * cost + m.perCost2 * cost * cost + m.perAccess2 * accesses * accesses
+}
+
+/** The model's compile time (ms) of a plan's fused kernels, built one after another. */
+export function predictPlanCompileMs(plan: Plan): number {
+  return plan.kernels.reduce((ms, k) => ms + k.predictedMs, 0)
+}
+
+/**
+ * Default segment budget on a software adapter: the largest kernel the compile model predicts to
+ * build in about 1 s (1.07 s; measured up to 2.7 s, within the model's error). With cutProgram's
+ * check of each segment's whole content, it bounds how long one step of a background build of
+ * tier 'auto' holds a core (1.6 s by the model). A program over the budget is cut into segments
+ * whose compile time adds up linearly; every 1,000-node program of the catalogue fits in one.
  */
 export const COST_BUDGET = 32768
 
 /**
- * Default segment budget on a hardware adapter. Chosen on an NVIDIA H100 with the earlier kernels,
- * whose budget counted forward nodes only (each reverse kernel recomputed its segment's forward
- * values): there a pipeline cost little and compile time grew super-linearly, so small segments
- * won (bench/RESULTS-nvidia-h100.md). Counted over the program, 2,048 makes smaller kernels than it
- * did then; scripts/gpu-check.sh's 'ab' stage compares the defaults with one kernel on a GPU. A
- * driver that cannot build a segment that big gets the program cut finer (Kernel's fused build).
+ * Default segment budget on a hardware adapter. Chosen on an NVIDIA H100 with earlier kernels,
+ * where a pipeline cost little and compile time grew super-linearly, so small segments won
+ * (bench/RESULTS-nvidia-h100.md): 2,048 units of the cost then (1 per arithmetic node, 16 per
+ * helper call), about 6,144 of today's. Not measured since; scripts/gpu-check.sh's 'ab' stage
+ * compares it with one kernel on a GPU. A driver that cannot build a segment that big gets the
+ * program cut finer (Kernel's fused build).
  */
-export const HARDWARE_COST_BUDGET = 2048
+export const HARDWARE_COST_BUDGET = 6144
 
-/** Compile cost of one node: 1 for plain arithmetic, 16 for an op that calls a WGSL helper. */
+/** Cost of any op node beyond its operations: its statement, its value's register. */
+const NODE_COST = 2
+
+const opCosts = new Map<string, number>()
+
+/**
+ * Compile cost of one node: NODE_COST plus the operations of its WGSL, helpers included (an add
+ * costs 3, a sin, which calls wg_sincos, 47); inputs and constants cost nothing. The unit of
+ * segmentCost budgets and of SOFTWARE_COMPILE_MODEL.
+ */
 export function segmentCost(kind: string): number {
   if (kind === 'input' || kind === 'const') return 0
-  return (OPS[kind as OpName] as OpSpec | undefined)?.helpers?.length ? 16 : 1
+  let cost = opCosts.get(kind)
+  if (cost === undefined) {
+    const spec = (OPS as Record<string, OpSpec | undefined>)[kind]
+    cost = NODE_COST + (spec ? wgslOperations(spec) : 1)
+    opCosts.set(kind, cost)
+  }
+  return cost
+}
+
+/** Operations in an op's WGSL and its helpers' bodies (a native transcendental call counts 8). */
+function wgslOperations(spec: OpSpec): number {
+  const args = ['a', 'b', 'c'].slice(0, spec.arity)
+  let code = spec.wgsl(args, args.map(() => undefined))
+  for (const h of spec.helpers ?? []) code += SHADERS[h] ?? CUSTOM_HELPERS.get(h) ?? ''
+  code = code
+    .replace(/\/\/.*$/gm, '')
+    .replace(/fn \w+\([^)]*\)\s*->\s*[\w<>]+/g, '')
+    .replace(/\b\d+(\.\d*)?([eE][-+]?\d+)?[uif]?\b/g, '0')
+  const natives = code.match(/\b(exp|exp2|log|log2|sin|cos|tan|atan|atan2|sqrt|cosh|sinh|tanh|pow)\(/g)?.length ?? 0
+  const plain = code.match(/[-+*/]|[<>]=?|==|!=|\b(select|round|floor|ceil|abs|clamp|min|max|fma|bitcast)\b/g)?.length ?? 0
+  return Math.max(1, plain + 8 * natives)
 }
 
 /**
@@ -137,30 +198,75 @@ export const WORKGROUP_SIZE = 128
  */
 export function planKernels(program: Program, options: PlanOptions = {}): Plan {
   const budget = options.segmentCost ?? COST_BUDGET
-  const kernels = segments(program, budget)
-  // The scratch layout is worked out on first use: only the fused tier reads it, and for a program
-  // that only ever runs on the interpreter (10^5 nodes: ~0.7 s) it would be wasted.
-  let scratch: ScratchLayout | undefined
+  // The cuts and the scratch layout are worked out on first use: only the fused tier reads them,
+  // and for a program that only ever runs on the interpreter (10^5 nodes: ~0.7 s) they would be
+  // wasted.
+  let cut: { kernels: readonly KernelPlan[]; scratch: ScratchLayout | undefined } | undefined
   return {
     program,
     inputs: program.inputs,
     outputs: program.outputs,
     rows: program.rows,
     jacobian: program.jacobian,
-    kernels,
+    get kernels() {
+      return (cut ??= cutProgram(program, budget)).kernels
+    },
     workgroupSize: WORKGROUP_SIZE,
     liveCount: program.levels.liveCount,
     loopAccesses: options.loopAccesses ?? LOOP_ACCESSES,
     get scratch() {
-      return kernels.length > 1 ? (scratch ??= scratchLayout(program, kernels, budget)) : undefined
+      return (cut ??= cutProgram(program, budget)).scratch
     },
   }
 }
 
-/** Cuts the schedule into ranges of at most `budget` cost (a node costlier than that is a range of its own). */
-function segments(program: Program, budget: number): KernelPlan[] {
+/** Budgets below this are taken as they are (tests cut programs into single nodes with them). */
+const MIN_REFINED_BUDGET = 1024
+
+/**
+ * Cuts a program by `budget`, then checks each kernel's predicted compile time with all it holds:
+ * its range, the nodes it computes again and the values it loads and stores (a segment of a random
+ * DAG may load a thousand values: measured 20 s where its range alone predicts 1 s). While one
+ * exceeds 1.5 times the budget's own prediction, the program is cut again at half the budget.
+ */
+function cutProgram(program: Program, budget: number): { kernels: readonly KernelPlan[]; scratch: ScratchLayout | undefined } {
+  const limit = 1.5 * predictCompileMs(budget)
+  for (let b = budget; ; b = Math.floor(b / 2)) {
+    const ranges = segments(program, b)
+    if (ranges.length === 1) return { kernels: [{ ...ranges[0]!, predictedMs: predictCompileMs(ranges[0]!.cost, program.inputs.length + program.rows.length) }], scratch: undefined }
+    const scratch = scratchLayout(program, ranges, b)
+    const kernels = ranges.map((k, s) => ({ ...k, predictedMs: segmentCompileMs(program, k, s, scratch) }))
+    if (b < MIN_REFINED_BUDGET || kernels.every((k) => k.predictedMs <= limit)) return { kernels, scratch }
+  }
+}
+
+/** The model's compile time of segment `s`: its range and what it computes again, its inputs, rows and scratch traffic. */
+function segmentCompileMs(program: Program, k: Omit<KernelPlan, 'predictedMs'>, s: number, scratch: ScratchLayout): number {
   const { graph, schedule } = program.levels
-  const kernels: KernelPlan[] = []
+  let cost = k.cost
+  for (const id of scratch.recompute[s]!) cost += segmentCost(graph.kind(id))
+  let stores = 0
+  for (let i = k.start; i < k.end; i++) if (scratch.valueRow[schedule[i]!]! >= 0) stores++
+  let rows = 0
+  for (const id of program.rowNodes) if (scratch.segment[id] === s) rows++
+  return predictCompileMs(cost, program.inputs.length + rows + stores + scratch.loads[s]!.length)
+}
+
+/**
+ * A lower bound of predictPlanCompileMs that needs no scratch layout: the model's time of each
+ * range cut by `budget`, alone. Cheap enough to decide, at a graph's second run, whether 'auto'
+ * builds it at all.
+ */
+export function rangeCompileMs(program: Program, budget: number): number {
+  const ranges = segments(program, budget)
+  const accesses = ranges.length === 1 ? program.inputs.length + program.rows.length : 0
+  return ranges.reduce((ms, k) => ms + predictCompileMs(k.cost, accesses), 0)
+}
+
+/** Cuts the schedule into ranges of at most `budget` cost (a node costlier than that is a range of its own). */
+function segments(program: Program, budget: number): Omit<KernelPlan, 'predictedMs'>[] {
+  const { graph, schedule } = program.levels
+  const kernels: Omit<KernelPlan, 'predictedMs'>[] = []
   let start = 0
   let cost = 0
   for (let i = 0; i <= schedule.length; i++) {
@@ -180,7 +286,7 @@ function segments(program: Program, budget: number): KernelPlan[] {
  * ScratchLayout), and a row for each loaded value, taken from the kernel computing it until its
  * last loader has run, then free for later kernels' values.
  */
-function scratchLayout(program: Program, kernels: readonly KernelPlan[], budget: number): ScratchLayout {
+function scratchLayout(program: Program, kernels: readonly Omit<KernelPlan, 'predictedMs'>[], budget: number): ScratchLayout {
   const { graph, schedule } = program.levels
   const n = graph.nodeCount
   const forward = program.forwardNodes

@@ -22,6 +22,7 @@ import { createLayouts, SlotPool } from './buffers.js'
 import { GpuContext } from './context.js'
 import { acquireDevice, type AcquiredDevice, type DeviceOptions } from './device.js'
 import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions } from './kernel.js'
+import { BuildQueue } from './builds.js'
 import { Pipelines } from './pipelines.js'
 import { Runner } from './run.js'
 import { Tapes } from './tapes.js'
@@ -51,19 +52,22 @@ export interface GpuEngineOptions extends DeviceOptions {
    */
   readonly upload?: 'staging' | 'writeBuffer'
   /**
-   * 'fused' (default): every graph gets its own fused kernel. 'interpreter': every graph runs on
-   * one tape interpreter, compiled once per engine (no per-graph compile). 'auto': a new graph runs
-   * on the interpreter until its fused kernel is built, then on the fused kernel. The interpreter
-   * is built at engine creation unless the tier is 'fused' (on a software adapter, with its
-   * register file: 128 MiB, or the device's storage binding limit if lower). On the software adapter the
-   * interpreter runs ~15-20x slower than a fused kernel at 1,000 nodes (bench/RESULTS.md), so 'auto' pays
-   * off where a fused compile takes seconds (graphs of hundreds of nodes and more).
+   * Which kernel runs a graph. 'auto' (default): a new graph's first results come from the tape
+   * interpreter (built once per engine, at creation: no per-graph compile), and from its second run
+   * on its fused kernel is built in the background (one build at a time, paused while a new graph
+   * waits for its first result: gpu/builds.ts); runs switch to it once it is ready. 'fused': every
+   * graph gets its own fused kernel, built at compile (its first run waits for it). 'interpreter':
+   * the interpreter only. Every result says which tier computed it (`tier`); a run can ask for one
+   * (RunOptions.tier). On the software adapter the interpreter is ~10-20x slower than a fused kernel
+   * in steady state, and a fused compile of a 1,000-node graph takes 0.5-2 s (bench/RESULTS.md,
+   * "Shapes").
    */
   readonly tier?: Tier
   /**
-   * Largest compile cost of one fused kernel: a bigger graph is cut into segments, one kernel each.
-   * Infinity: always one kernel (unless the driver cannot build it: then it is cut finer). Default:
-   * plan.ts COST_BUDGET on a software adapter, HARDWARE_COST_BUDGET on a GPU (measured on both).
+   * Largest compile cost of one fused kernel (plan.ts segmentCost: operations of its WGSL, helpers
+   * included): a bigger graph is cut into segments, one kernel each. Infinity: always one kernel
+   * (unless the driver cannot build it: then it is cut finer). Default: plan.ts COST_BUDGET on a
+   * software adapter (kernels the compile model puts at about 1 s), HARDWARE_COST_BUDGET on a GPU.
    */
   readonly segmentCost?: number
   /**
@@ -128,6 +132,7 @@ export class GpuEngine {
   readonly #pipelines: Pipelines
   readonly #tapes: Tapes
   readonly #runner: Runner
+  readonly #builds = new BuildQueue()
   readonly #plan: PlanOptions
   /** evaluate()'s kernels per graph: with Jacobians, and values only. */
   readonly #kernels = perGraph<Kernel>()
@@ -142,7 +147,7 @@ export class GpuEngine {
     if (options.segmentCost !== undefined && !(typeof options.segmentCost === 'number' && options.segmentCost >= 1)) {
       throw new BindingError(`segmentCost must be a number ≥ 1 (or Infinity), got ${describe(options.segmentCost)}`)
     }
-    this.tier = checkTier(options.tier) ?? 'fused'
+    this.tier = checkTier(options.tier) ?? 'auto'
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
     const ctx = new GpuContext(acquired, options.debug ?? env?.WAVEGRAD_DEBUG === '1')
     this.#ctx = ctx
@@ -163,7 +168,7 @@ export class GpuEngine {
     this.#pipelines = new Pipelines(ctx, layouts, this.#slots, pipelineCacheSize, ctx.software ? registerFile : 0)
     this.#tapes = new Tapes(ctx, this.#pipelines, tapeCacheSize)
     const staged = options.upload === undefined ? !ctx.software : options.upload === 'staging'
-    this.#runner = new Runner(ctx, this.#slots, this.#pipelines, this.#tapes, { maxTile, staged, registerFile })
+    this.#runner = new Runner(ctx, this.#slots, this.#pipelines, this.#tapes, this.#builds, { maxTile, staged, registerFile })
     // Built now, in the background, where it may run a graph's first evaluation.
     if (this.tier !== 'fused') void this.#pipelines.interpreter().catch(() => undefined)
   }
@@ -176,13 +181,14 @@ export class GpuEngine {
 
   /**
    * What the engine holds on the GPU now: buffers (count, bytes: buffer slots, the register file
-   * and interpreter tapes), cached pipelines and tapes. Bounded by the tile size, the device's
-   * storage binding limit and the two cache sizes.
+   * and interpreter tapes), cached pipelines and tapes (bounded by the tile size, the device's
+   * storage binding limit and the two cache sizes), and background builds waiting or running
+   * (tier 'auto').
    */
-  stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number } {
+  stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number; builds: number } {
     const slots = this.#slots.stats()
     const tapes = this.#tapes.stats()
-    return { buffers: slots.buffers + tapes.buffers, bufferBytes: slots.bufferBytes + tapes.bufferBytes, pipelines: this.#pipelines.size, tapes: tapes.tapes }
+    return { buffers: slots.buffers + tapes.buffers, bufferBytes: slots.bufferBytes + tapes.bufferBytes, pipelines: this.#pipelines.size, tapes: tapes.tapes, builds: this.#builds.pending }
   }
 
   /** How this engine uploads inputs (the option, or the adapter's default). */
@@ -225,6 +231,7 @@ export class GpuEngine {
   destroy(): void {
     if (this.#ctx.destroyed) return
     this.#ctx.destroy()
+    this.#builds.close()
     this.#tapes.destroy()
     this.#pipelines.clear()
     this.#slots.destroy()

@@ -11,21 +11,23 @@ import { checkBindings, type Bindings } from '../bindings.js'
 import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
 import { describe, type Graph } from '../graph.js'
-import { planKernels, rowIndex, type Plan, type PlanOptions, type Row } from '../plan.js'
+import { COST_BUDGET, planKernels, predictPlanCompileMs, rangeCompileMs, rowIndex, type Plan, type PlanOptions, type Row } from '../plan.js'
 import type { Program } from '../program.js'
 import { assembleResults, checkWeights, paramRows, type Results, type SumOptions } from '../results.js'
 import { COPY_DST, COPY_SRC, STORAGE } from './buffers.js'
 import { DeviceError, ShaderError } from './errors.js'
+import { destroyedInFlight } from './context.js'
 import type { Runner, Sink, Timings } from './run.js'
 
 export type { Timings } from './run.js'
 
 /**
- * Largest graph (live nodes) tier 'auto' compiles a fused kernel for. A software adapter's compile
- * time grows super-linearly (~2.4 s cold at 1,000 nodes, 100+ s at 10,000), while the interpreter
- * needs no compile at all: beyond this, 'auto' keeps the graph on the interpreter.
+ * Tier 'auto' builds a graph's fused kernel in the background only if the compile model puts all
+ * its kernels at no more than this many ms (at the second run plan.ts rangeCompileMs, a lower
+ * bound; when the build's turn comes predictPlanCompileMs of the full plan): beyond, the build
+ * would hold a core for minutes, and the graph stays on the interpreter.
  */
-export const AUTO_FUSE_LIMIT = 4096
+export const AUTO_BUILD_MS = 60_000
 
 /** Which kernel computes a run: see GpuEngineOptions.tier. */
 export type Tier = 'auto' | 'fused' | 'interpreter'
@@ -91,10 +93,25 @@ export interface GpuResidentResults {
 /** A fused kernel cut finer after a build failure goes down to segments of this cost before giving up. */
 const MIN_RETRY_COST = 256
 
+/** A fused build's result: the plan it built (cut finer if the driver asked), its WGSL and pipelines. */
+interface Built {
+  readonly plan: Plan
+  readonly sources: readonly KernelSource[]
+  readonly pipelines: GPUComputePipeline[]
+}
+
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
 export class Kernel {
-  #fused: Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> | undefined
+  #fused: Promise<Built> | undefined
   #state: 'pending' | 'ready' | 'failed' = 'pending'
+  /** Runs started (the first is a new graph's first result: background builds wait for it). */
+  #runs = 0
+  /** Releases a background build's waits between steps (someone awaits the fused tier now). */
+  #hurry: (() => void) | undefined
+  readonly #hurried = new Promise<void>((resolve) => (this.#hurry = resolve))
+  #autoFuses: boolean | undefined
+  /** Someone waits for the fused build (`ready`, a run on the fused tier). */
+  #urgent = false
   #plan: Plan
   #sources: readonly KernelSource[] | undefined
   /** The engine's tile loop, pipelines and tapes: a kernel runs through it, never through the engine. */
@@ -104,9 +121,11 @@ export class Kernel {
   /**
    * The fused tier's WGSL is emitted at most once and only when first needed: a kernel that only
    * ever runs on the interpreter never pays for it. Its build runs now for tier 'fused' (whose WGSL
-   * is emitted now, so a graph it cannot be emitted for fails at compile); for 'auto' after the
-   * first run (or at `ready`) unless the graph is larger than AUTO_FUSE_LIMIT (such a graph stays
-   * on the interpreter); for 'interpreter' only if a run asks for the fused tier.
+   * is emitted now, so a graph it cannot be emitted for fails at compile); for 'auto' in the
+   * background from the graph's second run on (a graph evaluated once never pays for a compile),
+   * through the engine's build queue (builds.ts), unless the compile model puts it beyond
+   * AUTO_BUILD_MS (such a graph stays on the interpreter), or at once when `ready` or a run asks
+   * for the fused tier; for 'interpreter' only if a run asks for the fused tier.
    */
   constructor(
     runner: Runner,
@@ -125,11 +144,9 @@ export class Kernel {
       const { scratch, program: _, ...summary } = this.#plan
       console.error(`[wavegrad] plan ${JSON.stringify({ ...summary, scratchRows: scratch?.rows ?? 0 })}`)
     }
-    // 'auto' starts the fused build once the graph's first (interpreter) run is done: on a software
-    // adapter both share the same cores, and the first result matters most (see #execute).
     if (tier === 'fused') {
       void this.sources
-      void this.pipelines.catch(() => undefined)
+      void this.#build(false).catch(() => undefined)
     }
   }
 
@@ -155,9 +172,12 @@ export class Kernel {
     return this.sources.map((k) => k.wgsl).join('\n')
   }
 
-  /** The fused pipelines in dispatch order (built on first use where the engine's tier is 'interpreter'). */
+  /**
+   * The fused pipelines in dispatch order: built now if they are not (a background build of tier
+   * 'auto' goes on without waiting for quiet).
+   */
   get pipelines(): Promise<GPUComputePipeline[]> {
-    return this.#build().then((built) => built.pipelines)
+    return this.#build(false).then((built) => built.pipelines)
   }
 
   /** Resolves when the fused pipelines are built and warmed up; rejects with ShaderError/DeviceError. */
@@ -165,10 +185,32 @@ export class Kernel {
     return this.pipelines.then(() => undefined)
   }
 
-  #build(): Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> {
+  /** The fused build, started now (or in the build queue, for `background`) unless it was started. */
+  #build(background: boolean): Promise<Built> {
+    const { builds } = this.#runner
     if (!this.#fused) {
       // (An emission error rejects, as a failed build does.)
-      const building = (async () => this.#buildFrom(this.#plan, this.sources))()
+      const start = async () => {
+        // The full plan (cuts, scratch, each kernel's predicted time) is worked out now: a build
+        // it puts beyond AUTO_BUILD_MS is left undone, unless someone waits for it.
+        if (background && !this.#urgent && predictPlanCompileMs(this.#plan) > AUTO_BUILD_MS) {
+          this.#autoFuses = false
+          throw new DeviceError(`the fused build's predicted time exceeds AUTO_BUILD_MS (${AUTO_BUILD_MS} ms): this graph stays on the interpreter`, 'internal')
+        }
+        return this.#buildFrom(this.#plan, this.sources, background ? () => Promise.race([builds.quiet(), this.#hurried]) : undefined)
+      }
+      const building = background
+        ? new Promise<Built>((resolve, reject) => {
+            const run = () => {
+              const built = start()
+              built.then(resolve, reject)
+              return built.then(() => undefined)
+            }
+            // Dropped before its turn (kernel or engine destroyed): a later build starts afresh.
+            const cancel = () => reject(this.#runner.ctx.destroyed ? destroyedInFlight() : new DeviceError('the kernel was destroyed before its background build started', 'destroyed'))
+            builds.add(this, run, cancel)
+          })
+        : start()
       this.#fused = building
       building.then(
         (built) => {
@@ -182,16 +224,32 @@ export class Kernel {
           else if (this.#fused === building) this.#fused = undefined
         },
       )
+    } else if (!background && this.#state === 'pending') {
+      // Wanted now: a queued build starts at once, a running one stops waiting for quiet.
+      this.#urgent = true
+      this.#hurry?.()
+      void builds.take(this)?.()
     }
     return this.#fused
   }
 
-  /** The pipelines of `sources`; a driver that cannot build a kernel this big gets the program cut finer. */
-  async #buildFrom(plan: Plan, sources: readonly KernelSource[]): Promise<{ plan: Plan; sources: readonly KernelSource[]; pipelines: GPUComputePipeline[] }> {
+  /**
+   * The pipelines of `sources`; a driver that cannot build a kernel this big gets the program cut
+   * finer. With `gate`, one pipeline at a time, each after the gate opens (a background build).
+   */
+  async #buildFrom(plan: Plan, sources: readonly KernelSource[], gate?: () => Promise<void>): Promise<Built> {
     const { ctx, pipelines } = this.#runner
+    const group1 = () => (plan.scratch ? 'scratch' : 'none')
     for (;;) {
       try {
-        return { plan, sources, pipelines: await Promise.all(sources.map((k) => pipelines.fused(k.wgsl, plan.scratch ? 'scratch' : 'none'))) }
+        if (!gate) return { plan, sources, pipelines: await Promise.all(sources.map((k) => pipelines.fused(k.wgsl, group1()))) }
+        const built: GPUComputePipeline[] = []
+        for (const k of sources) {
+          await gate()
+          ctx.check()
+          built.push(await pipelines.fused(k.wgsl, group1()))
+        }
+        return { plan, sources, pipelines: built }
       } catch (e) {
         // NVIDIA's driver runs out of local memory between ~2,000 and ~4,000 nodes: VK_ERROR_UNKNOWN.
         const largest = Math.max(...plan.kernels.map((k) => k.cost))
@@ -211,24 +269,33 @@ export class Kernel {
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
     const tier = checkTier(asked) ?? this.tier
     if (tier !== 'auto') return tier
-    return this.#autoFuses() && this.#state === 'ready' ? 'fused' : 'interpreter'
+    return this.#state === 'ready' ? 'fused' : 'interpreter'
   }
 
-  /** Runs `job` on `tier`; for 'auto', then starts the fused build if it has not started. */
+  /**
+   * Runs `job` on `tier`. A kernel's first run is a new graph's first result (background builds
+   * wait for it); under 'auto', its second run queues the fused build.
+   */
   async #execute(asked: Tier | undefined, tier: 'fused' | 'interpreter', job: Omit<Parameters<Runner['run']>[0], 'owner' | 'program' | 'plan' | 'fused'>): Promise<Timings | undefined> {
-    try {
-      return await this.#runner.run({ ...job, owner: this, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build() } : {}) })
-    } finally {
-      if ((checkTier(asked) ?? this.tier) === 'auto' && this.#autoFuses() && !this.#fused) void this.pipelines.catch(() => undefined)
-    }
+    const runner = this.#runner
+    const first = this.#runs++ === 0
+    if ((checkTier(asked) ?? this.tier) === 'auto' && !first && !this.#fused && this.#fuses()) void this.#build(true).catch(() => undefined)
+    const run = () => runner.run({ ...job, owner: this, program: this.program, plan: this.#plan, ...(tier === 'fused' ? { fused: this.#build(false) } : {}) })
+    // (A first run on the fused tier waits for its own build: it must not hold builds back.)
+    return first && tier === 'interpreter' ? runner.builds.firstRun(run) : run()
   }
 
-  #autoFuses(): boolean {
-    return this.program.sourceNodes <= AUTO_FUSE_LIMIT
+  /**
+   * Whether 'auto' builds this graph's fused kernel: the compile model's time within AUTO_BUILD_MS
+   * (its lower bound, from the cut ranges alone: the full plan is worked out by the build).
+   */
+  #fuses(): boolean {
+    return (this.#autoFuses ??= rangeCompileMs(this.program, this.#planOptions.segmentCost ?? COST_BUDGET) <= AUTO_BUILD_MS)
   }
 
-  /** Frees this kernel's own GPU memory (its interpreter tape; a later interpreter run uploads it again). */
+  /** Frees this kernel's own GPU memory (its interpreter tape; a later interpreter run uploads it again) and drops a queued background build. */
   destroy(): void {
+    this.#runner.builds.drop(this)
     this.#runner.tapes.drop(this)
   }
 

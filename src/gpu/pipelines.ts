@@ -124,6 +124,7 @@ export class Pipelines {
   async #build(code: string, group1: Group1): Promise<GPUComputePipeline> {
     const { ctx, slots } = this
     const device = ctx.device
+    const t0 = performance.now()
     const [module, created] = ctx.guard(() => device.createShaderModule({ code }), 'shader module creation failed')
     const info = await module.getCompilationInfo()
     const errors = info.messages.filter((m) => m.type === 'error')
@@ -137,13 +138,19 @@ export class Pipelines {
     } catch (e) {
       throw ctx.lost ?? new DeviceError(`compute pipeline creation failed: ${(e as Error).message}`)
     }
+    const t1 = performance.now()
     // A software adapter's register file, made here with the interpreter unless one exists (see
     // GpuEngine's SOFTWARE_REGISTER_FILE); if it cannot be made, runs make theirs as they need them.
     if (group1 === 'interpreter' && this.registerFile > 0 && !ctx.destroyed && !ctx.lost) {
-      const [made, reserved] = ctx.guard(() => slots.reserveRegs(this.registerFile), 'making the register file failed')
-      await reserved.catch(() => made && slots.dropRegs(made))
+      try {
+        const [made, reserved] = ctx.guard(() => slots.reserveRegs(this.registerFile), 'making the register file failed')
+        await reserved.catch(() => made && slots.dropRegs(made))
+      } catch {
+        // (An allocation refused at once, as a browser may: the same as one that failed later.)
+      }
     }
-    // Warm-up: a software adapter compiles the pipeline at its first dispatch, not above. It uses
+    // Warm-up: a driver may finish a pipeline at its first dispatch (lavapipe 25 does all its work
+    // in createComputePipelineAsync, on a Dawn worker thread: bench/COMPILE.md). It uses
     // buffers of its own so that it never races a run for the slots, except the register file,
     // which it binds as it is (never grown or replaced here, so a run that holds it loses
     // nothing) so that its zeroing at first use happens now.
@@ -164,6 +171,7 @@ export class Pipelines {
     }, 'warm-up dispatch failed')
     await warmed
     await device.queue.onSubmittedWorkDone()
+    if (ctx.debug) console.error(`[wavegrad] pipeline (${group1}, ${code.length} chars): created in ${(t1 - t0).toFixed(0)} ms, warmed up in ${(performance.now() - t1).toFixed(0)} ms`)
     // Only this pipeline's own errors (the scopes above) fail its build: an uncaptured error from
     // other work on the device fails the run it belongs to, not every later compile of this graph.
     if (ctx.lost) throw ctx.lost

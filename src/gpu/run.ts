@@ -14,6 +14,7 @@ import { CHUNK_BYTES, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THR
 import { BindingError } from '../errors.js'
 import { dispatchGrid, tileSize, type Plan } from '../plan.js'
 import type { Program } from '../program.js'
+import type { BuildQueue } from './builds.js'
 import type { SlotPool, Slot, UploadStaging } from './buffers.js'
 import { destroyedInFlight, type GpuContext } from './context.js'
 import { DeviceError } from './errors.js'
@@ -104,6 +105,8 @@ export class Runner {
     readonly slots: SlotPool,
     readonly pipelines: Pipelines,
     readonly tapes: Tapes,
+    /** Tier 'auto''s background builds, and the first runs they wait for. */
+    readonly builds: BuildQueue,
     readonly options: RunnerOptions,
   ) {}
 

@@ -220,7 +220,7 @@ describe('errors are never silent in the browser either', () => {
       expect(e.name).toBe('ShaderError')
       expect(e.source.split('\n')[e.line - 1]).toContain('sinn(')
       expect(e.column).toBeGreaterThan(0)
-      await expect(k.run({ x: [1] })).rejects.toThrow(/WGSL compilation failed/)
+      await expect(k.run({ x: [1] }, { tier: 'fused' })).rejects.toThrow(/WGSL compilation failed/)
     } finally {
       sin.wgsl = original
     }

@@ -7,7 +7,8 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Graph, parse, planKernels, programOf, type Expr, type Plan, type Program } from '../../src/index.js'
-import { COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost } from '../../src/plan.js'
+import { COST_BUDGET, HARDWARE_COST_BUDGET, predictCompileMs, predictPlanCompileMs, segmentCost } from '../../src/plan.js'
+import { SCALABLE_SHAPES } from '../../bench/shapes.js'
 import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
 import { buildSmoothDag, SMOOTH_COUNT } from './helpers.js'
@@ -96,10 +97,39 @@ describe('segmented plans', () => {
     expect(planKernels(programOf(big), { segmentCost: Infinity }).kernels.length).toBe(1)
   })
 
-  test('a helper op costs more than arithmetic', () => {
+  test('a node costs what its WGSL does: a helper op more than arithmetic', () => {
     expect(segmentCost('sin')).toBeGreaterThan(segmentCost('add'))
+    expect(segmentCost('sin')).toBe(segmentCost('cos'))
+    // tan calls wg_sincos and divides.
+    expect(segmentCost('tan')).toBeGreaterThan(segmentCost('sin'))
+    expect(segmentCost('add')).toBe(segmentCost('mul'))
     expect(segmentCost('input')).toBe(0)
     expect(segmentCost('const')).toBe(0)
+  })
+
+  test('the compile model: monotone; the default budget is about 1 s; a long program is cut into kernels of bounded predicted time whose sum grows linearly', () => {
+    expect(predictCompileMs(2000)).toBeGreaterThan(predictCompileMs(1000))
+    expect(predictCompileMs(1000, 100)).toBeGreaterThan(predictCompileMs(1000, 10))
+    expect(predictCompileMs(COST_BUDGET)).toBeGreaterThan(800)
+    expect(predictCompileMs(COST_BUDGET)).toBeLessThan(1200)
+    const sinChain = (steps: number) => {
+      const g = new Graph()
+      const y = g.input('y')
+      let c = g.input('x')
+      for (let i = 0; i < steps; i++) c = c.add(c.add(y).sin().mul(1e-5))
+      g.output('f', c)
+      return planKernels(programOf(g))
+    }
+    const [short, long] = [sinChain(1000), sinChain(4000)]
+    for (const plan of [short, long]) for (const k of plan.kernels) expect(k.cost).toBeLessThanOrEqual(COST_BUDGET)
+    expect(long.kernels.length).toBeGreaterThan(short.kernels.length)
+    const ratio = predictPlanCompileMs(long) / predictPlanCompileMs(short)
+    expect(ratio).toBeGreaterThan(3)
+    expect(ratio).toBeLessThan(5)
+  })
+
+  test("every 1,000-node graph of SCALABLE_SHAPES is one fused kernel at the default budget (README, 'Segments')", () => {
+    for (const shape of SCALABLE_SHAPES) expect(planKernels(programOf(shape.build(1000, 1))).kernels, shape.name).toHaveLength(1)
   })
 
   test('every cut, every scratch row, on random DAGs and budgets, Jacobian and values-only programs (fast-check)', () => {

@@ -11,7 +11,7 @@ let fused: GpuEngine
 let interpreter: GpuEngine
 
 beforeAll(async () => {
-  fused = await createGpuEngine()
+  fused = await createGpuEngine({ tier: 'fused' })
   interpreter = await createGpuEngine({ device: fused.device, tier: 'interpreter' })
 })
 afterAll(() => {

@@ -33,9 +33,9 @@ const CUSTOM = ['softplus', 'lerp'] as unknown as OpName[]
 let engines: Record<'fused' | 'interpreter' | 'segmented', GpuEngine>
 beforeAll(async () => {
   engines = {
-    fused: await createGpuEngine(),
+    fused: await createGpuEngine({ tier: 'fused' }),
     interpreter: await createGpuEngine({ tier: 'interpreter' }),
-    segmented: await createGpuEngine({ segmentCost: 1 }),
+    segmented: await createGpuEngine({ tier: 'fused', segmentCost: 1 }),
   }
 })
 afterAll(() => Object.values(engines ?? {}).forEach((e) => e.destroy()))

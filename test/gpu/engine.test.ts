@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createGpuEngine, DeviceError, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine } from '../../src/index.js'
-import { expectMatchesReference, opCase, randomArray, rng } from './setup.js'
+import { buildsDone, expectMatchesReference, opCase, randomArray, rng } from './setup.js'
 
 let engine: GpuEngine
 
@@ -227,6 +227,8 @@ describe('kernels, caching and resources', () => {
     const r = rng(5)
     const bindings = { x: randomArray(r, 4096, -1, 1), y: randomArray(r, 4096, -1, 1) }
     for (let i = 0; i < 20; i++) await engine.evaluate(g, bindings)
+    // (Its second run queued the background fused build: done before the count.)
+    await buildsDone(engine)
     const before = engine.stats()
     globalThis.gc?.()
     const heap0 = process.memoryUsage().heapUsed
@@ -287,7 +289,7 @@ describe('errors are never silent', () => {
       expect(line).toContain('sinn(')
       expect(e.column).toBeGreaterThan(0)
       expect(e.message).toMatch(/sinn/)
-      await expect(k.run({ x: [1] })).rejects.toThrow(/WGSL compilation failed/)
+      await expect(k.run({ x: [1] }, { tier: 'fused' })).rejects.toThrow(/WGSL compilation failed/)
     } finally {
       sin.wgsl = original
     }

@@ -124,7 +124,7 @@ describe('out of memory', () => {
 
   test('a failed allocation is retried with smaller tiles: the results are complete and right', async () => {
     const { device, owner, refused } = await tightDevice(1 << 20)
-    const engine = await createGpuEngine({ device })
+    const engine = await createGpuEngine({ device, tier: 'fused' })
     try {
       const g = parse('f = x*y + sin(x); h = exp(-x^2) * y')
       const B = 100_000
@@ -146,7 +146,7 @@ describe('out of memory', () => {
 
   test('below the smallest tile it is reported as DeviceError (out-of-memory), and small runs still work', async () => {
     const { device, owner } = await tightDevice(2048)
-    const engine = await createGpuEngine({ device })
+    const engine = await createGpuEngine({ device, tier: 'fused' })
     try {
       const g = parse('f = x*y')
       const err = await engine.evaluate(g, { x: new Float32Array(5000), y: new Float32Array(5000) }).then(() => undefined, (e: unknown) => e)
@@ -165,7 +165,7 @@ describe('out of memory', () => {
 
 describe('concurrency', () => {
   test('100 concurrent calls on one engine: mixed graphs, sizes, tiers, segmented plans and GPU-resident results', async () => {
-    const engine = await createGpuEngine({ segmentCost: 24, maxTileSize: 4096 })
+    const engine = await createGpuEngine({ tier: 'fused', segmentCost: 24, maxTileSize: 4096 })
     try {
       const graphs: Graph[] = [
         parse('f = x*y'),
@@ -234,7 +234,7 @@ describe('resources stay bounded', () => {
   })
 
   test('the pipeline cache is an LRU of the size asked for; evicted kernels still run', async () => {
-    const engine = await createGpuEngine({ pipelineCacheSize: 3 })
+    const engine = await createGpuEngine({ tier: 'fused', pipelineCacheSize: 3 })
     try {
       const graphs = Array.from({ length: 6 }, (_, i) => parse(`f = x * ${i + 2} + y^2`))
       const bindings = { x: randomArray(rng(11), 300, -2, 2), y: randomArray(rng(12), 300, -2, 2) }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AUTO_FUSE_LIMIT, createCpuEngine, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, programOf, type GpuEngine } from '../../src/index.js'
+import { AUTO_BUILD_MS, createCpuEngine, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, programOf, rangeCompileMs, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
 import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
@@ -212,37 +212,87 @@ describe('kernels of one graph share its program, not their tapes', () => {
 })
 
 describe("tier 'auto'", () => {
-  test('a new graph runs on the interpreter at once, then on its fused kernel: same numbers', async () => {
-    const auto = await createGpuEngine({ tier: 'auto' })
+  test('defaults: a new graph runs on the interpreter at once; from its second run its fused kernel is built in the background, then runs: same numbers', async () => {
+    const auto = await createGpuEngine()
     try {
+      expect(auto.tier).toBe('auto')
       await auto.interpreter()
       const g = parse('f = (1-x)^2 + 100*(y-x^2)^2; h = tanh(x*y)')
       const r = rng(12)
       const bindings = { x: randomArray(r, 3000, -2, 2), y: randomArray(r, 3000, -1, 3) }
       const before = auto.stats().pipelines
       const kernel = auto.compile(g)
-      // The fused build waits for the first run: on a software adapter both need the same cores.
-      expect(auto.stats().pipelines).toBe(before)
       const first = await kernel.run(bindings)
       expect(first.tier).toBe('interpreter')
-      expect(auto.stats().pipelines).toBeGreaterThan(before)
-      await kernel.ready
+      // A graph evaluated once never pays for a compile.
+      expect(auto.stats()).toMatchObject({ pipelines: before, builds: 0 })
+      const second = await kernel.run(bindings)
+      expect(auto.stats().builds + auto.stats().pipelines).toBeGreaterThan(before)
+      for (let waited = 0; auto.stats().builds > 0 && waited < 60_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(auto.stats().builds).toBe(0)
       const later = await kernel.run(bindings)
       expect(later.tier).toBe('fused')
-      expectMatchesReference(first, g, bindings, 1e-4)
-      expectMatchesReference(later, g, bindings, 1e-4)
+      for (const result of [first, second, later]) expectMatchesReference(result, g, bindings, 1e-4)
+      // After the switch it is the kernel tier 'fused' builds: the same numbers, bit for bit.
+      const fused = await createGpuEngine({ device: auto.device, tier: 'fused' })
+      try {
+        const forced = await fused.evaluate(g, bindings)
+        for (const o of g.outputs) {
+          expect(later.values[o]).toEqual(forced.values[o])
+          for (const i of g.inputs) expect(later.jacobian[o]![i]).toEqual(forced.jacobian[o]![i])
+        }
+      } finally {
+        fused.destroy()
+      }
       // A run may still force a tier.
       expect((await kernel.run(bindings, { tier: 'interpreter' })).tier).toBe('interpreter')
-      // A graph beyond AUTO_FUSE_LIMIT never starts a fused compile under 'auto'.
+    } finally {
+      auto.destroy()
+    }
+  })
+
+  test('a background build never leaves `ready` hanging: after kernel.destroy() it builds afresh; after engine.destroy() it rejects', async () => {
+    const auto = await createGpuEngine()
+    try {
+      await auto.interpreter()
+      const bindings = { x: [0.5, 2], y: [1, -1] }
+      const g = parse('f = sin(x) * y + x')
+      const kernel = auto.compile(g)
+      await kernel.run(bindings)
+      await kernel.run(bindings) // queues the build
+      kernel.destroy()
+      await kernel.ready
+      const r = await kernel.run(bindings)
+      expect(r.tier).toBe('fused')
+      expectMatchesReference(r, g, bindings, 1e-5)
+      const h = parse('f = cos(x) * y - x')
+      const other = auto.compile(h)
+      await other.run(bindings)
+      await other.run(bindings)
+      auto.destroy()
+      const err = await other.ready.then(() => undefined, (e: unknown) => e)
+      expect((err as Error).name).toBe('DeviceError')
+    } finally {
+      auto.destroy()
+    }
+  })
+
+  test("a graph whose fused compile the model puts beyond AUTO_BUILD_MS stays on the interpreter", async () => {
+    const auto = await createGpuEngine()
+    try {
       const big = new Graph()
-      let e = big.input('x')
-      for (let i = 0; i < AUTO_FUSE_LIMIT; i++) e = e.mul(0.999).add(0.001)
-      big.output('f', e)
-      const pipelines = auto.stats().pipelines
-      const r1 = await auto.evaluate(big, { x: [0.5, 1] })
-      expect(r1.tier).toBe('interpreter')
-      expectMatchesReference(r1, big, { x: [0.5, 1] }, 1e-4)
-      expect(auto.stats().pipelines).toBe(pipelines)
+      const y = big.input('y')
+      let c = big.input('x')
+      for (let i = 0; i < 16_000; i++) c = c.add(c.add(y).sin().mul(1e-5))
+      big.output('f', c)
+      expect(rangeCompileMs(programOf(big), auto.segmentCost)).toBeGreaterThan(AUTO_BUILD_MS)
+      const bindings = { x: [0.5, 1], y: [0.25, -1] }
+      for (let run = 0; run < 2; run++) {
+        const result = await auto.evaluate(big, bindings)
+        expect(result.tier).toBe('interpreter')
+        expectMatchesReference(result, big, bindings, 1e-4)
+      }
+      expect(auto.stats()).toMatchObject({ pipelines: 0, builds: 0 })
     } finally {
       auto.destroy()
     }

@@ -71,7 +71,7 @@ describe('parameter gradients on the GPU', () => {
     const g = model(true)
     const want = sums()
     const wantW = sums(w)
-    const segmented = await createGpuEngine({ segmentCost: 4 })
+    const segmented = await createGpuEngine({ tier: 'fused', segmentCost: 4 })
     try {
       for (const [who, run] of [
         ['fused', (o = {}) => engine.evaluate(g, { x, y, ...P }, o)],

@@ -5,7 +5,7 @@ import { expectMatchesReference, randomDag } from './setup.js'
 
 let engine: GpuEngine
 beforeAll(async () => {
-  engine = await createGpuEngine()
+  engine = await createGpuEngine({ tier: 'fused' })
 })
 afterAll(() => engine?.destroy())
 

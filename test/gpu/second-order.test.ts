@@ -17,10 +17,10 @@ let interpreter: GpuEngine
 let segmented: GpuEngine
 
 beforeAll(async () => {
-  fused = await createGpuEngine()
+  fused = await createGpuEngine({ tier: 'fused' })
   interpreter = await createGpuEngine({ device: fused.device, tier: 'interpreter' })
   // A tiny compile budget cuts every fused kernel into segments (plan.ts).
-  segmented = await createGpuEngine({ device: fused.device, segmentCost: 20 })
+  segmented = await createGpuEngine({ device: fused.device, tier: 'fused', segmentCost: 20 })
 })
 afterAll(() => {
   segmented?.destroy()

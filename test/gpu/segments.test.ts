@@ -14,7 +14,7 @@ import { expectMatchesReference, randomArray, randomDag, rng } from './setup.js'
 let tiny: GpuEngine
 beforeAll(async () => {
   // Budget 1: every op node is its own segment, the most cuts a graph can have.
-  tiny = await createGpuEngine({ segmentCost: 1 })
+  tiny = await createGpuEngine({ tier: 'fused', segmentCost: 1 })
 })
 afterAll(() => tiny?.destroy())
 
@@ -57,7 +57,7 @@ describe('segmented fused kernels', () => {
   })
 
   test('random DAGs (fast-check) at several budgets, odd batch sizes, tiles smaller than the batch', async () => {
-    const engines = await Promise.all([8, 40].map((segmentCost) => createGpuEngine({ segmentCost, maxTileSize: 300 })))
+    const engines = await Promise.all([8, 40].map((segmentCost) => createGpuEngine({ tier: 'fused', segmentCost, maxTileSize: 300 })))
     try {
       await fc.assert(
         fc.asyncProperty(randomDag, fc.nat(1), async ({ graph, bindings }, which) => {
@@ -84,7 +84,7 @@ describe('segmented fused kernels', () => {
     const r = rng(24)
     const bindings = Object.fromEntries(g.inputs.map((n) => [n, randomArray(r, 333, -1, 1)]))
     for (const loopAccesses of [16, Infinity]) {
-      const engine = await createGpuEngine({ device: tiny.device, segmentCost: 40, loopAccesses })
+      const engine = await createGpuEngine({ device: tiny.device, tier: 'fused', segmentCost: 40, loopAccesses })
       try {
         const kernel = engine.compile(g)
         expect(kernel.plan.kernels.length).toBeGreaterThan(3)

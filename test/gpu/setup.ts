@@ -5,11 +5,17 @@
  */
 import fc from 'fast-check'
 import { expect } from 'vitest'
-import { compareResults, evaluateCpu, Graph, OPS, type Bindings, type GpuResults, type OpName, type OpSpec } from '../../src/index.js'
+import { compareResults, evaluateCpu, Graph, OPS, type Bindings, type GpuEngine, type GpuResults, type OpName, type OpSpec } from '../../src/index.js'
 import { SMOOTH_COUNT, buildSmoothDag, rng } from '../core/helpers.js'
 export { rng }
 
 /** Asserts GPU results equal the f32-faithful reference within `tol` scaled error. */
+/** Waits (at most 60 s) until an engine's background builds (tier 'auto') are done. */
+export async function buildsDone(engine: GpuEngine): Promise<void> {
+  for (let waited = 0; engine.stats().builds > 0 && waited < 60_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(engine.stats().builds).toBe(0)
+}
+
 export function expectMatchesReference(gpu: GpuResults, graph: Graph, bindings: Bindings, tol: number): number {
   const ref = evaluateCpu(graph, bindings, { precision: 'f32' })
   expect(Object.keys(gpu.values)).toEqual(Object.keys(ref.values))

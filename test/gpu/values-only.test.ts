@@ -39,7 +39,7 @@ describe('values only', () => {
 
   test('segmented values-only plans: one kernel per segment, each writing its own outputs; outputs that are inputs or constants', async () => {
     // Budget 1: every op node is its own segment. Tiles of 700: a batch of 3001 takes five.
-    const segmented = await createGpuEngine({ segmentCost: 1, maxTileSize: 700 })
+    const segmented = await createGpuEngine({ tier: 'fused', segmentCost: 1, maxTileSize: 700 })
     try {
       const k = segmented.compile(g, { jacobian: false })
       expect(k.plan.kernels.length).toBeGreaterThan(5)
@@ -81,7 +81,7 @@ describe('values only', () => {
   })
 
   test('random DAGs (fast-check), values only, at several budgets: the same values as the one-kernel plan', async () => {
-    const engines = await Promise.all([1, 8, Infinity].map((segmentCost) => createGpuEngine({ segmentCost, maxTileSize: 300 })))
+    const engines = await Promise.all([1, 8, Infinity].map((segmentCost) => createGpuEngine({ tier: 'fused', segmentCost, maxTileSize: 300 })))
     let cut = 0
     try {
       await fc.assert(
