@@ -29,7 +29,7 @@ function sumLine(n: number): Graph {
 }
 
 /** The same sum added as a balanced tree (`seed` shifts the factors: a new graph). */
-function sumTree(n: number, seed = 0): Graph {
+export function sumTree(n: number, seed = 0): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
@@ -47,7 +47,7 @@ function sumTree(n: number, seed = 0): Graph {
  * About `nodes` nodes of a chain: cheap c = c·0.999 + y (its Jacobian folds to constants), a
  * product c = c·x + 0.5, or transcendental c = c + 1e-5·sin(c + y).
  */
-function chain(kind: 'cheap' | 'product' | 'sin', nodes: number, step = 0.00001): Graph {
+export function chain(kind: 'cheap' | 'product' | 'sin', nodes: number, step = 0.00001): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
@@ -78,7 +78,7 @@ function fanOut(users: number): Graph {
 }
 
 /** A chain of min/max, `depth` links: c = min(max(c, y - k/depth), x + 1 - k/depth). */
-function minMaxChain(depth: number): Graph {
+export function minMaxChain(depth: number): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
@@ -89,7 +89,7 @@ function minMaxChain(depth: number): Graph {
 }
 
 /** A chain of `where`, `depth` links: c = where(c > y, 0.9·c + 0.01·x, c + 0.001). */
-function whereChain(depth: number): Graph {
+export function whereChain(depth: number): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
@@ -100,7 +100,7 @@ function whereChain(depth: number): Graph {
 }
 
 /** `n` outputs over two inputs: o_k = sin(x·(k + 1)/100)·y + k. */
-function manyOutputs(n: number): Graph {
+export function manyOutputs(n: number): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
@@ -109,7 +109,7 @@ function manyOutputs(n: number): Graph {
 }
 
 /** One output over `n` inputs: f = Σ_k tanh(x_k · x_{k+1}) + x_0. */
-function manyInputs(n: number): Graph {
+export function manyInputs(n: number): Graph {
   const g = new Graph()
   const xs = Array.from({ length: n }, (_, k) => g.input(`x${k}`))
   let f: Expr = xs[0]!
@@ -151,7 +151,7 @@ export const SHAPES: readonly Shape[] = [
 ]
 
 /** F3 of bench:peers: 4 → 8 tanh → 8 tanh → 1, seeded weights scaled by 1/√fan-in. */
-function mlp(seed: number, widths: readonly number[]): Graph {
+export function mlp(seed: number, widths: readonly number[]): Graph {
   const next = lcg(seed)
   const g = new Graph()
   let layer: Expr[] = Array.from({ length: widths[0]! }, (_, i) => g.input(`x${i}`))

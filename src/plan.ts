@@ -94,7 +94,12 @@ export interface PlanOptions {
    * Kernels moving more than this many inputs, rows or crossing values in one go move them in loops
    * over private arrays (default LOOP_ACCESSES; Infinity: always one access per value).
    */
-  readonly loopAccesses?: number | undefined
+  readonly loopAccesses?: number | undefined  /**
+   * Check each segment's predicted compile time with all it holds and cut finer while one exceeds
+   * 1.5 times the budget's own (cutProgram). Default true; GPU engines use it on software adapters
+   * only, where the compile model was fitted.
+   */
+  readonly boundCompile?: boolean | undefined
 }
 
 /**
@@ -111,8 +116,8 @@ export const LOOP_ACCESSES = 16
  * compiles of 36 programs from 250 to 12,000 nodes — chains of sin and of cheap ops, sin sums,
  * random DAGs, tanh MLPs, the bench graph, many outputs, many inputs, where and min/max chains —
  * measured through the engine (bench/compile-model.ts, bench/COMPILE.md). Over them the prediction
- * was off by a geometric-mean factor of 1.6, at worst 3.8 (random DAGs and min/max chains take
- * longer than predicted).
+ * was off by a geometric-mean factor of 1.6, at worst by 2.6-3.8 from run to run (random DAGs,
+ * min/max chains and the bench graph take longer than predicted, cheap chains less).
  * A hardware adapter compiles several times faster; the model bounds it from above.
  */
 export const SOFTWARE_COMPILE_MODEL = { base: 152, perCost: 3.0e-3, perCost2: 8.03e-7, perAccess2: 5.86e-3 } as const
@@ -209,13 +214,13 @@ export function planKernels(program: Program, options: PlanOptions = {}): Plan {
     rows: program.rows,
     jacobian: program.jacobian,
     get kernels() {
-      return (cut ??= cutProgram(program, budget)).kernels
+      return (cut ??= cutProgram(program, budget, options.boundCompile ?? true)).kernels
     },
     workgroupSize: WORKGROUP_SIZE,
     liveCount: program.levels.liveCount,
     loopAccesses: options.loopAccesses ?? LOOP_ACCESSES,
     get scratch() {
-      return (cut ??= cutProgram(program, budget)).scratch
+      return (cut ??= cutProgram(program, budget, options.boundCompile ?? true)).scratch
     },
   }
 }
@@ -229,14 +234,14 @@ const MIN_REFINED_BUDGET = 1024
  * DAG may load a thousand values: measured 20 s where its range alone predicts 1 s). While one
  * exceeds 1.5 times the budget's own prediction, the program is cut again at half the budget.
  */
-function cutProgram(program: Program, budget: number): { kernels: readonly KernelPlan[]; scratch: ScratchLayout | undefined } {
+function cutProgram(program: Program, budget: number, bound: boolean): { kernels: readonly KernelPlan[]; scratch: ScratchLayout | undefined } {
   const limit = 1.5 * predictCompileMs(budget)
   for (let b = budget; ; b = Math.floor(b / 2)) {
     const ranges = segments(program, b)
     if (ranges.length === 1) return { kernels: [{ ...ranges[0]!, predictedMs: predictCompileMs(ranges[0]!.cost, program.inputs.length + program.rows.length) }], scratch: undefined }
     const scratch = scratchLayout(program, ranges, b)
     const kernels = ranges.map((k, s) => ({ ...k, predictedMs: segmentCompileMs(program, k, s, scratch) }))
-    if (b < MIN_REFINED_BUDGET || kernels.every((k) => k.predictedMs <= limit)) return { kernels, scratch }
+    if (!bound || b < MIN_REFINED_BUDGET || kernels.every((k) => k.predictedMs <= limit)) return { kernels, scratch }
   }
 }
 

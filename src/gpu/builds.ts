@@ -4,11 +4,12 @@
  * asked first, each step started only while no graph waits for its first result.
  *
  * Why: a new graph's first result comes from the interpreter, and nothing may delay it. On the
- * software adapter a pipeline compiles on one of Dawn's worker threads, not on the queue, so a build
- * does not hold up a later run's dispatches, but it takes a core from the two or so that run them.
- * So a step starts only when no first run is in flight and none ended in the last QUIET_MS (someone
- * typing new graphs into the demo gets no builds until they pause); a step already compiling when a
- * new graph arrives is bounded by the segment budget (plan.ts COST_BUDGET: about 1 s).
+ * software adapter part of a pipeline's compile runs on a Dawn worker thread (taking a core from the
+ * two or so that run dispatches) and the rest at its first dispatch, the warm-up, on the one queue
+ * that also runs every graph's work. So a step starts only when no first run is in flight and none
+ * ended in the last QUIET_MS (someone typing new graphs into the demo gets no builds until they
+ * pause); a step already compiling when a new graph arrives delays it by at most that step, bounded
+ * by the planner (plan.ts COST_BUDGET and cutProgram: about 1.6 s by the compile model).
  *
  * Invariants: at most one build runs; a build dropped (its kernel destroyed, the engine destroyed)
  * before its turn never starts; a step asked for urgently (a run forced onto the fused tier, or

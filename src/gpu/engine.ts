@@ -160,6 +160,8 @@ export class GpuEngine {
     this.#plan = {
       segmentCost: options.segmentCost ?? (ctx.software ? COST_BUDGET : HARDWARE_COST_BUDGET),
       loopAccesses: options.loopAccesses ?? (ctx.software ? LOOP_ACCESSES : Infinity),
+      // The compile model was fitted on a software adapter; a GPU's cuts follow the budget alone.
+      boundCompile: ctx.software,
     }
     const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits
     const registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, ctx.software ? SOFTWARE_REGISTER_FILE : Infinity)

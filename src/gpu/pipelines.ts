@@ -149,8 +149,8 @@ export class Pipelines {
         // (An allocation refused at once, as a browser may: the same as one that failed later.)
       }
     }
-    // Warm-up: a driver may finish a pipeline at its first dispatch (lavapipe 25 does all its work
-    // in createComputePipelineAsync, on a Dawn worker thread: bench/COMPILE.md). It uses
+    // Warm-up: a driver may finish a pipeline at its first dispatch (lavapipe does much of its
+    // compile there, on the queue), so that happens now, not in a run. It uses
     // buffers of its own so that it never races a run for the slots, except the register file,
     // which it binds as it is (never grown or replaced here, so a run that holds it loses
     // nothing) so that its zeroing at first use happens now.
