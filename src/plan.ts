@@ -94,7 +94,8 @@ export interface PlanOptions {
    * Kernels moving more than this many inputs, rows or crossing values in one go move them in loops
    * over private arrays (default LOOP_ACCESSES; Infinity: always one access per value).
    */
-  readonly loopAccesses?: number | undefined  /**
+  readonly loopAccesses?: number | undefined
+  /**
    * Check each segment's predicted compile time with all it holds and cut finer while one exceeds
    * 1.5 times the budget's own (cutProgram). Default true; GPU engines use it on software adapters
    * only, where the compile model was fitted.
@@ -118,7 +119,8 @@ export const LOOP_ACCESSES = 16
  * measured through the engine (bench/compile-model.ts, bench/COMPILE.md). Over them the prediction
  * was off by a geometric-mean factor of 1.6, at worst by 2.6-3.8 from run to run (random DAGs,
  * min/max chains and the bench graph take longer than predicted, cheap chains less).
- * A hardware adapter compiles several times faster; the model bounds it from above.
+ * An NVIDIA H200 compiled the earlier kernels 5-10x faster (issue 18); the model is not used on
+ * hardware adapters (PlanOptions.boundCompile).
  */
 export const SOFTWARE_COMPILE_MODEL = { base: 152, perCost: 3.0e-3, perCost2: 8.03e-7, perAccess2: 5.86e-3 } as const
 
@@ -240,21 +242,27 @@ function cutProgram(program: Program, budget: number, bound: boolean): { kernels
     const ranges = segments(program, b)
     if (ranges.length === 1) return { kernels: [{ ...ranges[0]!, predictedMs: predictCompileMs(ranges[0]!.cost, program.inputs.length + program.rows.length) }], scratch: undefined }
     const scratch = scratchLayout(program, ranges, b)
-    const kernels = ranges.map((k, s) => ({ ...k, predictedMs: segmentCompileMs(program, k, s, scratch) }))
+    const rows = new Int32Array(ranges.length)
+    for (const id of program.rowNodes) {
+      const s = scratch.segment[id]!
+      if (s >= 0) rows[s] = rows[s]! + 1
+    }
+    const kernels = ranges.map((k, s) => ({ ...k, predictedMs: segmentCompileMs(program, k, scratch.loads[s]!.length + rows[s]!, scratch.recompute[s]!, scratch.valueRow) }))
     if (!bound || b < MIN_REFINED_BUDGET || kernels.every((k) => k.predictedMs <= limit)) return { kernels, scratch }
   }
 }
 
-/** The model's compile time of segment `s`: its range and what it computes again, its inputs, rows and scratch traffic. */
-function segmentCompileMs(program: Program, k: Omit<KernelPlan, 'predictedMs'>, s: number, scratch: ScratchLayout): number {
+/**
+ * The model's compile time of a segment: its range and the nodes it computes again; the inputs,
+ * the `moved` loads and rows, and the values it stores for later kernels.
+ */
+function segmentCompileMs(program: Program, k: Omit<KernelPlan, 'predictedMs'>, moved: number, recompute: Int32Array, valueRow: Int32Array): number {
   const { graph, schedule } = program.levels
   let cost = k.cost
-  for (const id of scratch.recompute[s]!) cost += segmentCost(graph.kind(id))
+  for (const id of recompute) cost += segmentCost(graph.kind(id))
   let stores = 0
-  for (let i = k.start; i < k.end; i++) if (scratch.valueRow[schedule[i]!]! >= 0) stores++
-  let rows = 0
-  for (const id of program.rowNodes) if (scratch.segment[id] === s) rows++
-  return predictCompileMs(cost, program.inputs.length + rows + stores + scratch.loads[s]!.length)
+  for (let i = k.start; i < k.end; i++) if (valueRow[schedule[i]!]! >= 0) stores++
+  return predictCompileMs(cost, program.inputs.length + moved + stores)
 }
 
 /**

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { Graph, parse, planKernels, programOf, type Expr, type Plan, type Program } from '../../src/index.js'
 import { COST_BUDGET, HARDWARE_COST_BUDGET, predictCompileMs, predictPlanCompileMs, segmentCost } from '../../src/plan.js'
-import { SCALABLE_SHAPES } from '../../bench/shapes.js'
+import { randomDag, SCALABLE_SHAPES } from '../../bench/shapes.js'
 import { isSoftwareAdapter } from '../../src/gpu/device.js'
 import { kernelSources } from '../../src/codegen/wgsl.js'
 import { buildSmoothDag, SMOOTH_COUNT } from './helpers.js'
@@ -126,6 +126,18 @@ describe('segmented plans', () => {
     const ratio = predictPlanCompileMs(long) / predictPlanCompileMs(short)
     expect(ratio).toBeGreaterThan(3)
     expect(ratio).toBeLessThan(5)
+  })
+
+  test("a segment's predicted compile counts what it computes again and moves: cut finer until each is within 1.5x the budget's time", () => {
+    const program = programOf(randomDag(10_000, 1))
+    const limit = 1.5 * predictCompileMs(COST_BUDGET)
+    const unbounded = planKernels(program, { boundCompile: false })
+    expect(Math.max(...unbounded.kernels.map((k) => k.predictedMs))).toBeGreaterThan(limit)
+    const bounded = planKernels(program)
+    expect(bounded.kernels.length).toBeGreaterThan(unbounded.kernels.length)
+    for (const k of bounded.kernels) expect(k.predictedMs).toBeLessThanOrEqual(limit)
+    // Each kernel's prediction is at least its range's alone.
+    for (const k of bounded.kernels) expect(k.predictedMs).toBeGreaterThanOrEqual(predictCompileMs(k.cost))
   })
 
   test("every 1,000-node graph of SCALABLE_SHAPES is one fused kernel at the default budget (README, 'Segments')", () => {
