@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { AUTO_BUILD_MS, createCpuEngine, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, programOf, rangeCompileMs, type GpuEngine } from '../../src/index.js'
 import { buildTape } from '../../src/codegen/interpreter.js'
-import { expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
+import { buildsDone, expectMatchesReference, opCase, randomArray, randomDag, rng } from './setup.js'
 
 let engine: GpuEngine
 beforeAll(async () => {
@@ -228,8 +228,7 @@ describe("tier 'auto'", () => {
       expect(auto.stats()).toMatchObject({ pipelines: before, builds: 0 })
       const second = await kernel.run(bindings)
       expect(auto.stats().builds + auto.stats().pipelines).toBeGreaterThan(before)
-      for (let waited = 0; auto.stats().builds > 0 && waited < 60_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(auto.stats().builds).toBe(0)
+      await buildsDone(auto)
       const later = await kernel.run(bindings)
       expect(later.tier).toBe('fused')
       for (const result of [first, second, later]) expectMatchesReference(result, g, bindings, 1e-4)
