@@ -55,7 +55,7 @@ export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOption
  * by binding), in float64 or (`round`) rounded to float32 after every op. The same signature as
  * compiled JavaScript (codegen/js.ts), so the CPU engine runs either.
  */
-export function evaluateProgram(program: Program, sources: readonly (ArrayLike<number> | number)[], rows: readonly Float64Array[], from: number, count: number, round = false): void {
+export function evaluateProgram(program: Program, sources: readonly (ArrayLike<number> | number)[], rows: readonly (Float64Array | Float32Array)[], from: number, count: number, round = false): void {
   const forward = new Forward(program.levels, round, Math.max(1, Math.min(MAX_TILE, count, Math.floor(TILE_ELEMENTS / program.levels.liveCount))))
   for (let start = from; start < from + count; start += forward.tile) {
     const len = Math.min(forward.tile, from + count - start)

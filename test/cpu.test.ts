@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { BindingError, COMPILE_AFTER, createCpuEngine, createEngine, DeviceError, evaluateCpu, Graph, parse, registerOp } from '../src/index.js'
-import { MIN_PER_THREAD } from '../src/cpu/pool.js'
+import { defaultThreads, MIN_PER_THREAD } from '../src/cpu/pool.js'
 import { SMOOTH_COUNT, buildSmoothDag, rng } from './core/helpers.js'
 
 /** A GPU object with no adapter, as on a machine without WebGPU drivers. */
@@ -77,11 +77,13 @@ describe('CPU engine at 10^5 nodes', () => {
   })
 })
 
+/** A batch of x (float64), y (float32) and a broadcast number a. */
+const big = (size: number, seed: number) => {
+  const r = rng(seed)
+  return { x: Float64Array.from({ length: size }, () => r() * 4 - 2), y: Float32Array.from({ length: size }, () => r() * 4 - 2), a: 0.75 }
+}
+
 describe('CPU engine on worker threads', () => {
-  const big = (size: number, seed: number) => {
-    const r = rng(seed)
-    return { x: Float64Array.from({ length: size }, () => r() * 4 - 2), y: Float32Array.from({ length: size }, () => r() * 4 - 2), a: 0.75 }
-  }
   const graph = () => parse('u = a * sin(x) * tanh(y) + x^2\nv = sigmoid(u - y) * cos(x * y)')
 
   test('a batch split over 3 threads equals the reference to the last bit, weights and parameter sums included', async () => {
@@ -130,6 +132,47 @@ describe('CPU engine on worker threads', () => {
     }
     for (const threads of [0, 1.5, -1, Number.NaN]) expect(() => createCpuEngine({ threads })).toThrow(BindingError)
     for (const compileAfter of [-1, 0.5, Number.POSITIVE_INFINITY]) expect(() => createCpuEngine({ compileAfter })).toThrow(BindingError)
+  })
+
+  test("output 'float32': each float64 result rounded once, on the calling thread and over threads alike", async () => {
+    const g = graph()
+    for (const threads of [1, 3]) {
+      const cpu = createCpuEngine({ threads, compileAfter: 0, output: 'float32' })
+      try {
+        const b = big(4 * MIN_PER_THREAD + 3, threads)
+        const got = await cpu.evaluate(g, b)
+        expect(got.backend).toMatch(threads === 1 ? /float32 results\)$/ : /float32 results\), 3 threads$/)
+        const want = evaluateCpu(g, b)
+        for (const out of g.outputs) {
+          expect(got.values[out]).toBeInstanceOf(Float32Array)
+          expect(Array.from(got.values[out]!)).toEqual(Array.from(want.values[out]!, Math.fround))
+          for (const input of ['x', 'y']) expect(Array.from(got.jacobian[out]![input]!)).toEqual(Array.from(want.jacobian[out]![input]!, Math.fround))
+        }
+      } finally {
+        cpu.destroy()
+      }
+    }
+    expect(() => createCpuEngine({ output: 'float16' as 'float32' })).toThrow(/output must be 'float64' or 'float32'/)
+  })
+
+  test('default threads: both ways are measured (threads, then the calling thread alone), then the faster runs; the numbers never change', async () => {
+    const cpu = createCpuEngine({ compileAfter: 0 })
+    try {
+      const g = graph()
+      const b = big(4 * MIN_PER_THREAD, 5)
+      const want = evaluateCpu(g, b)
+      const threaded: boolean[] = []
+      for (let i = 0; i < 4; i++) {
+        const got = await cpu.evaluate(g, b)
+        threaded.push(/threads$/.test(got.backend))
+        expect(got.values).toEqual(want.values)
+        expect(got.jacobian).toEqual(want.jacobian)
+      }
+      if ((await defaultThreads()) > 1) expect(threaded.slice(0, 2)).toEqual([true, false])
+      else expect(threaded).toEqual([false, false, false, false])
+    } finally {
+      cpu.destroy()
+    }
   })
 
   test('destroy stops the threads; later runs compute on the calling thread with the same numbers', async () => {
@@ -189,9 +232,9 @@ describe('CPU engine warm-up: the reference engine runs a graph until compiled c
   })
 })
 
-describe('createEngine fallback', () => {
-  test("without an adapter, fallback 'cpu' gives the CPU engine and says so in every result", async () => {
-    const engine = await createEngine({ gpu: noAdapter, fallback: 'cpu' })
+describe('createEngine: backends, fallback, and the auto engine without WebGPU', () => {
+  test("backend 'gpu' without an adapter: fallback 'cpu' gives the CPU engine and says so in every result", async () => {
+    const engine = await createEngine({ backend: 'gpu', gpu: noAdapter, fallback: 'cpu' })
     expect(engine.kind).toBe('cpu')
     expect(engine.description).toMatch(/^cpu-js .*no WebGPU: no WebGPU adapter found/)
     const r = await engine.evaluate(parse('f = x*y'), { x: [2], y: [3] })
@@ -199,9 +242,41 @@ describe('createEngine fallback', () => {
     expect(Array.from(r.jacobian.f!.x!)).toEqual([3])
   })
 
-  test('without an adapter and without a fallback: DeviceError naming the driver install command', async () => {
-    const err = await createEngine({ gpu: noAdapter }).then(() => undefined, (e: unknown) => e)
+  test("backend 'gpu' without an adapter and without a fallback: DeviceError naming the driver install command", async () => {
+    const err = await createEngine({ backend: 'gpu', gpu: noAdapter }).then(() => undefined, (e: unknown) => e)
     expect(err).toBeInstanceOf(DeviceError)
     expect((err as Error).message).toMatch(/install-driver\.sh/)
+    await expect(createEngine({ backend: 'tpu' as 'gpu' })).rejects.toThrow(/backend must be 'auto', 'gpu' or 'cpu', got the string "tpu"/)
+  })
+
+  test('the default (auto) without an adapter runs everything on the CPU engine, float32 results equal to the rounded float64 reference, and says why', async () => {
+    const engine = await createEngine({ gpu: noAdapter })
+    try {
+      expect(engine.kind).toBe('auto')
+      expect(engine.gpu).toBeUndefined()
+      expect(engine.gpuError).toBeInstanceOf(DeviceError)
+      expect(engine.gpuError!.message).toMatch(/install-driver\.sh/)
+      expect(engine.calibration.gpu).toBeUndefined()
+      const g = parse('u = a * sin(x) * tanh(y) + x^2\nv = sigmoid(u - y) * cos(x * y)')
+      for (const size of [5, 3 * MIN_PER_THREAD + 3]) {
+        const b = big(size, size)
+        const why = engine.explain(g, size)
+        expect(why.backend).toBe('cpu')
+        expect(why.why).toMatch(size < 256 ? /under 256/ : /no WebGPU device/)
+        const got = await engine.evaluate(g, b)
+        expect(got.backend).toMatch(/^cpu-js .*float32 results/)
+        const want = evaluateCpu(g, b)
+        for (const out of g.outputs) {
+          expect(got.values[out]).toBeInstanceOf(Float32Array)
+          expect(Array.from(got.values[out]!)).toEqual(Array.from(want.values[out]!, Math.fround))
+          for (const input of g.inputs) expect(Array.from(got.jacobian[out]![input]!)).toEqual(Array.from(want.jacobian[out]![input]!, Math.fround))
+        }
+      }
+      await expect(engine.evaluate(g, big(8, 1), { backend: 'gpu' })).rejects.toThrow(DeviceError)
+      await expect(engine.evaluate(g, big(8, 1), { backend: 'fpga' as 'gpu' })).rejects.toThrow(/backend must be 'gpu' or 'cpu'/)
+      expect(() => engine.explain(g, -1)).toThrow(BindingError)
+    } finally {
+      engine.destroy()
+    }
   })
 })

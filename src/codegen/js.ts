@@ -18,7 +18,10 @@ import { rowsByNode, type Program } from '../program.js'
 import { OPS, type OpSpec } from '../ops.js'
 
 /** inputs[k][i] (or inputs[k] itself, a number for every binding) and rows[r][i], i in [start, start + len). */
-export type CompiledJs = (inputs: readonly (ArrayLike<number> | number)[], rows: readonly Float64Array[], start: number, len: number) => void
+export type CompiledJs = (inputs: readonly (ArrayLike<number> | number)[], rows: readonly FloatRow[], start: number, len: number) => void
+
+/** A result row: float64, or float32 (each value rounded once, when stored). */
+export type FloatRow = Float64Array | Float32Array
 
 /**
  * Up to this many statements the loop body is one function with locals (2x faster at ~100 nodes
@@ -116,64 +119,76 @@ export function emitJs(program: Program): CompiledJs {
     }
   }
 
-  const single = chunks === 1
-  const block = Math.max(1, Math.min(BLOCK, 2 ** Math.floor(Math.log2(SCRATCH_BYTES / 8 / Math.max(rowsUsed, 1)))))
-  const at = (row: number) => (single ? 'i' : `${row * block} + j`)
-  const bodies: string[] = []
-  for (let c = 0; c < chunks; c++) {
-    const lines = stmts.slice(c * size, (c + 1) * size)
-    // The outside values (inputs, earlier chunks' values) this chunk reads.
-    const outside = new Set<number>()
-    const defined = new Set<number>()
-    for (const st of lines) {
-      for (const p of st.parts) if (typeof p === 'number' && !defined.has(p)) outside.add(p)
-      if (st.def >= 0) defined.add(st.def)
-    }
-    // (A statement reads at most three values, so a chunk hoists at most 3·CHUNK of them into
-    // locals, or for a single body its inputs.)
-    const inputs = [...outside].filter((v) => v < graph.inputs.length)
-    const read = (v: number) => (v >= graph.inputs.length ? `X[${at(scratchRow[v]!)}]` : `typeof I${v} === 'number' ? I${v} : +I${v}[i]`)
-    const rows = new Set<number>()
-    const body: string[] = []
-    for (const st of lines) {
-      const expr = st.parts.map((p) => (typeof p !== 'number' ? p : `t${p}`)).join('')
-      if (st.def < 0) {
-        rows.add(st.row!)
-        body.push(`R${st.row}[i] = ${expr};`)
-        continue
+  const variant = (numbers: readonly boolean[]): CompiledJs => {
+    const single = chunks === 1
+    const block = Math.max(1, Math.min(BLOCK, 2 ** Math.floor(Math.log2(SCRATCH_BYTES / 8 / Math.max(rowsUsed, 1)))))
+    const at = (row: number) => (single ? 'i' : `${row * block} + j`)
+    const bodies: string[] = []
+    for (let c = 0; c < chunks; c++) {
+      const lines = stmts.slice(c * size, (c + 1) * size)
+      // The outside values (inputs, earlier chunks' values) this chunk reads.
+      const outside = new Set<number>()
+      const defined = new Set<number>()
+      for (const st of lines) {
+        for (const p of st.parts) if (typeof p === 'number' && !defined.has(p)) outside.add(p)
+        if (st.def >= 0) defined.add(st.def)
       }
-      body.push(`const t${st.def} = ${expr};`)
-      if (scratchRow[st.def]! >= 0) body.push(`X[${at(scratchRow[st.def]!)}] = t${st.def};`)
+      // (A statement reads at most three values, so a chunk hoists at most 3·CHUNK of them into
+      // locals, or for a single body its inputs.)
+      const inputs = [...outside].filter((v) => v < graph.inputs.length)
+      const read = (v: number) => (v >= graph.inputs.length ? `X[${at(scratchRow[v]!)}]` : numbers[v] ? `I${v}` : `I${v}[i]`)
+      const rows = new Set<number>()
+      const body: string[] = []
+      for (const st of lines) {
+        const expr = st.parts.map((p) => (typeof p !== 'number' ? p : `t${p}`)).join('')
+        if (st.def < 0) {
+          rows.add(st.row!)
+          body.push(`R${st.row}[i] = ${expr};`)
+          continue
+        }
+        body.push(`const t${st.def} = ${expr};`)
+        if (scratchRow[st.def]! >= 0) body.push(`X[${at(scratchRow[st.def]!)}] = t${st.def};`)
+      }
+      const head = [...outside].map((v) => `const t${v} = ${read(v)};`)
+      bodies.push([
+        'function (inputs, R, X, start, len) {',
+        ...inputs.map((k) => `const I${k} = inputs[${k}];`),
+        ...[...rows].map((r) => `const R${r} = R[${r}];`),
+        single ? 'for (let i = start, end = start + len; i < end; i++) {' : 'for (let j = 0; j < len; j++) {\nconst i = start + j;',
+        ...head,
+        ...body,
+        '}',
+        '}',
+      ].join('\n'))
     }
-    const head = [...outside].map((v) => `const t${v} = ${read(v)};`)
-    bodies.push([
-      'function (inputs, R, X, start, len) {',
-      ...inputs.map((k) => `const I${k} = inputs[${k}];`),
-      ...[...rows].map((r) => `const R${r} = R[${r}];`),
-      single ? 'for (let i = start, end = start + len; i < end; i++) {' : 'for (let j = 0; j < len; j++) {\nconst i = start + j;',
-      ...head,
-      ...body,
-      '}',
-      '}',
-    ].join('\n'))
+    const source = [
+      ...fns.map((_, i) => `const F${i} = fns[${i}];`),
+      `const chunks = [${bodies.join(',\n')}];`,
+      single
+        ? 'return chunks[0];'
+        : [
+            `const X = new Float64Array(${Math.max(rowsUsed, 1) * block});`,
+            'return function run(inputs, R, start, len) {',
+            `  for (let b = start, end = start + len; b < end; b += ${block}) {`,
+            `    const n = Math.min(${block}, end - b);`,
+            '    for (let c = 0; c < chunks.length; c++) chunks[c](inputs, R, X, b, n);',
+            '  }',
+            '}',
+          ].join('\n'),
+    ].join('\n')
+    const compiled = new Function('fns', source)(fns) as (inputs: unknown, R: unknown, X: unknown, start: number, len: number) => void
+    return single ? (inputs, rows, start, len) => compiled(inputs, rows, undefined, start, len) : (compiled as unknown as CompiledJs)
   }
-  const source = [
-    ...fns.map((_, i) => `const F${i} = fns[${i}];`),
-    `const chunks = [${bodies.join(',\n')}];`,
-    single
-      ? 'return chunks[0];'
-      : [
-          `const X = new Float64Array(${Math.max(rowsUsed, 1) * block});`,
-          'return function run(inputs, R, start, len) {',
-          `  for (let b = start, end = start + len; b < end; b += ${block}) {`,
-          `    const n = Math.min(${block}, end - b);`,
-          '    for (let c = 0; c < chunks.length; c++) chunks[c](inputs, R, X, b, n);',
-          '  }',
-          '}',
-        ].join('\n'),
-  ].join('\n')
-  const compiled = new Function('fns', source)(fns) as (inputs: unknown, R: unknown, X: unknown, start: number, len: number) => void
-  return single ? (inputs, rows, start, len) => compiled(inputs, rows, undefined, start, len) : (compiled as unknown as CompiledJs)
+  // One function per pattern of broadcast inputs (a number for every binding, or an array): reading
+  // `typeof I === 'number' ? I : I[i]` per binding made a small graph's loop 2x slower.
+  const variants = new Map<string, CompiledJs>()
+  return (inputs, rows, start, len) => {
+    let key = ''
+    for (let k = 0; k < inputs.length; k++) key += typeof inputs[k] === 'number' ? 'n' : 'a'
+    let run = variants.get(key)
+    if (!run) variants.set(key, (run = variant(Array.from(key, (c) => c === 'n'))))
+    run(inputs, rows, start, len)
+  }
 }
 
 function numberLiteral(v: number): string {

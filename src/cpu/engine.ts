@@ -1,10 +1,13 @@
 /**
  * CPU engine: the GPU engine's interface on compiled JavaScript. In: a Graph and bindings. Out: the
- * same Results, in Float64Array, from straight-line float64 code (codegen/js.ts) over the graph's
- * program — several times faster than the reference engine, which interprets it node by node.
+ * same Results, in Float64Array (or Float32Array with `output: 'float32'`), from straight-line
+ * float64 code (codegen/js.ts) over the graph's program — several times faster than the reference
+ * engine, which interprets it node by node. A large batch is split over threads: the calling
+ * thread and the worker threads of pool.ts.
  *
- * Used where no WebGPU adapter exists, and only when asked for (createEngine's `fallback: 'cpu'`):
- * every result's `backend` says "cpu-js", never silently standing in for a GPU.
+ * Used by the auto engine (auto.ts, createEngine's default) where its model predicts the CPU is
+ * faster, where no WebGPU adapter exists, and when asked for: every result's `backend` says
+ * "cpu-js", never silently standing in for a GPU.
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
@@ -19,9 +22,79 @@ import { graphToJSON, type GraphJSON } from '../serialize.js'
 import { createPool, defaultThreads, MIN_PER_THREAD, type WorkerPool } from './pool.js'
 
 export const CPU_BACKEND = 'cpu-js (compiled JavaScript, float64)'
+/** The CPU engine's description with float32 result arrays. */
+export const CPU_BACKEND_F32 = 'cpu-js (compiled JavaScript, float64, float32 results)'
+
+/** Bindings [start, start + len) of one input, copied into shared memory for a worker thread (keeps float32 as float32). */
+function sharedCopy(source: ArrayLike<number>, start: number, len: number): Float32Array | Float64Array {
+  const f32 = source instanceof Float32Array
+  const copy = f32 ? new Float32Array(new SharedArrayBuffer(len * 4)) : new Float64Array(new SharedArrayBuffer(len * 8))
+  if (ArrayBuffer.isView(source)) copy.set((source as unknown as Float64Array).subarray(start, start + len))
+  else for (let i = 0; i < len; i++) copy[i] = source[start + i]!
+  return copy
+}
+
+/**
+ * The calling thread's share of a threaded run. It copies the workers' inputs into shared memory
+ * (`copy` ms per copied binding), then computes its part (`compute` ms per binding, as every thread);
+ * with n threads every thread ends together when its share m satisfies
+ * copy·(B − m) + compute·m = compute·(B − m)/(n − 1). Both rates are measured on every run.
+ */
+class Balance {
+  #copy = 0
+  #compute = 0
+
+  share(size: number, n: number): number {
+    if (!this.#compute) return Math.ceil(size / n)
+    const worker = this.#compute / (n - 1)
+    const m = (size * (worker - this.#copy)) / (this.#compute + worker - this.#copy)
+    return Math.max(0, Math.min(Math.ceil(size / n), Math.round(m)))
+  }
+
+  learn(size: number, mine: number, copyMs: number, computeMs: number): void {
+    if (mine < MIN_PER_THREAD || size - mine < MIN_PER_THREAD) return
+    const copy = copyMs / (size - mine)
+    const compute = computeMs / mine
+    // Averaged with the last run's: one disturbed run moves the split only halfway.
+    this.#copy = this.#compute ? (this.#copy + copy) / 2 : copy
+    this.#compute = this.#compute ? (this.#compute + compute) / 2 : compute
+  }
+}
+
+/**
+ * Threads or the calling thread alone, for one kernel, by measurement. Threads cost shared copies of
+ * the inputs, shared result memory (first touched by several threads: page faults contend) and
+ * messages; for a graph of a few operations per binding (memory-bound) one thread was measured
+ * faster on 2 cores (F1 at 2^20: 2.8–6 ms alone, 7–13 ms over 2 threads), for a tanh network ~2x
+ * slower. Both ways are tried once, then the faster per binding runs, and every 16th run tries the
+ * other again (machines and batch sizes drift).
+ */
+class Modes {
+  /** ms per binding of the last threaded / single run (NaN: not yet measured). */
+  #threaded = Number.NaN
+  #single = Number.NaN
+  #runs = 0
+
+  threads(): boolean {
+    this.#runs++
+    if (Number.isNaN(this.#threaded)) return true
+    if (Number.isNaN(this.#single)) return false
+    const faster = this.#threaded < this.#single
+    return this.#runs % 16 === 0 ? !faster : faster
+  }
+
+  learn(threaded: boolean, size: number, ms: number): void {
+    const per = ms / size
+    if (threaded) this.#threaded = Number.isNaN(this.#threaded) ? per : (this.#threaded + per) / 2
+    else this.#single = Number.isNaN(this.#single) ? per : (this.#single + per) / 2
+  }
+}
+
+/** The element type of result arrays: the CPU engine computes in float64 either way. */
+export type CpuOutput = 'float64' | 'float32'
 
 /** A graph compiled to JavaScript. */
-export class CpuKernel {
+export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   readonly #run: CompiledJs
   readonly #version: number
   /** Whether worker threads know every op of the graph as compiled (see builtinOnly). */
@@ -30,6 +103,10 @@ export class CpuKernel {
   #json: GraphJSON | undefined
   /** Bindings run so far (see CpuEngineOptions.compileAfter). */
   #seen = 0
+  /** How a threaded run splits its batch (the calling thread's share). */
+  readonly #balance = new Balance()
+  /** Whether threads pay for this graph (with `adaptive`). */
+  readonly #modes = new Modes()
   constructor(
     readonly graph: Graph,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
@@ -39,6 +116,13 @@ export class CpuKernel {
     readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
     /** Bindings this kernel runs on the reference engine before its compiled JavaScript takes over. */
     readonly compileAfter = 0,
+    /** The element type of result arrays. */
+    readonly output: CpuOutput = 'float64',
+    /**
+     * Split a batch over threads only where that was measured faster for this graph than the calling
+     * thread alone (false: always split; the user asked for a thread count).
+     */
+    readonly adaptive = false,
   ) {
     this.#run = emitJs(program)
     this.#version = graph.version
@@ -49,10 +133,13 @@ export class CpuKernel {
   readonly ready: Promise<void> = Promise.resolve()
 
   /**
-   * Values and Jacobians for every binding (float64). A batch of at least 2·MIN_PER_THREAD
-   * bindings is split over the engine's worker threads (Node), with the same numbers.
+   * Values and Jacobians for every binding, computed in float64 and stored as the engine's `output`
+   * type. A batch of at least 2·MIN_PER_THREAD bindings is split over the engine's threads (Node):
+   * the calling thread computes the first part straight from the caller's arrays, each worker thread
+   * one of the others, from a shared copy of just its part's inputs; every thread writes its part of
+   * the result arrays in place (SharedArrayBuffer-backed, returned as they are). Same numbers either way.
    */
-  async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<Float64Array>> {
+  async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<A>> {
     const { size, sources, weights } = this.#check(bindings, options)
     // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
@@ -60,24 +147,47 @@ export class CpuKernel {
     const reference = this.#seen + size < this.compileAfter
     this.#seen += size
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
-    const pool = size >= 2 * MIN_PER_THREAD && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
+    const parts = Math.floor(size / MIN_PER_THREAD)
+    const pool = parts >= 2 && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
     const here = () => this.#results(this.#compute(sources, size, reference), size, weights, `${this.description}${path}`)
     if (!pool || pool.broken) return here()
-    const shared = (values?: ArrayLike<number>) => {
-      const a = new Float64Array(new SharedArrayBuffer(size * 8))
-      if (values) a.set(values)
-      return a
-    }
-    const inputs = sources.map((s) => (typeof s === 'number' ? s : shared(s)))
-    const rows = this.program.rows.map(() => shared())
+    const threaded = reference || !this.adaptive || this.#modes.threads()
+    const started = performance.now()
+    const done = <R>(r: R) => (this.#modes.learn(threaded, size, performance.now() - started), r)
+    if (!threaded) return done(here())
+    const n = Math.min(parts, pool.size + 1)
+    // The calling thread copies the workers' inputs before it computes its own part: its part is
+    // the smaller one, sized from the last run's measured costs so that every thread ends together.
+    const mine = this.#balance.share(size, n)
+    const per = Math.ceil((size - mine) / (n - 1))
+    const rows = this.program.rows.map(() => this.#row(size, true))
+    const t0 = performance.now()
+    const slices = Array.from({ length: n - 1 }, (_, p) => {
+      const start = mine + p * per
+      const len = Math.max(0, Math.min(per, size - start))
+      const inputs = sources.map((s) => (typeof s === 'number' ? s : sharedCopy(s, start, len)))
+      return { inputs, rows: rows.map((r) => r.subarray(start, start + len) as A), len }
+    }).filter((slice) => slice.len > 0)
+    const working = pool.run(reference ? `${this.#key}-reference` : this.#key, () => this.#graphJson(), this.program.jacobian, slices, reference)
+    working.catch(() => undefined)
     try {
-      await pool.run(reference ? `${this.#key}-reference` : this.#key, () => this.#graphJson(), this.program.jacobian, inputs, rows, size, reference)
+      const t1 = performance.now()
+      this.#fill(sources, rows, 0, mine, reference)
+      this.#balance.learn(size, mine, t1 - t0, performance.now() - t1)
+      await working
     } catch (e) {
       // A thread died: this run and later ones compute here. Anything else is the graph's error.
       if (!pool.broken) throw e
       return here()
     }
-    return this.#results(rows.map((r) => r.slice()), size, weights, `${this.description}, ${pool.size} threads${path}`)
+    return done(this.#results(rows, size, weights, `${this.description}, ${n} threads${path}`))
+  }
+
+  /** A result row of the engine's output type; shared memory where threads write it. */
+  #row(size: number, shared = false): A {
+    const bytes = this.output === 'float32' ? 4 : 8
+    const buffer = shared ? new SharedArrayBuffer(size * bytes) : new ArrayBuffer(size * bytes)
+    return (this.output === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer)) as A
   }
 
   #graphJson(): GraphJSON {
@@ -85,7 +195,7 @@ export class CpuKernel {
   }
 
   /** As run, on the calling thread, always on the compiled JavaScript. */
-  runSync(bindings: Bindings, options: SumOptions = {}): Results<Float64Array> {
+  runSync(bindings: Bindings, options: SumOptions = {}): Results<A> {
     const { size, sources, weights } = this.#check(bindings, options)
     return this.#results(this.#compute(sources, size), size, weights, this.description)
   }
@@ -101,14 +211,18 @@ export class CpuKernel {
     return { size, sources: sources as readonly (ArrayLike<number> | number)[], weights }
   }
 
-  #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false): Float64Array[] {
-    const rows = this.program.rows.map(() => new Float64Array(size))
-    if (reference) evaluateProgram(this.program, sources, rows, 0, size)
-    else this.#run(sources, rows, 0, size)
+  #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false): A[] {
+    const rows = this.program.rows.map(() => this.#row(size))
+    this.#fill(sources, rows, 0, size, reference)
     return rows
   }
 
-  #results(rows: Float64Array[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<Float64Array> {
+  #fill(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean): void {
+    if (reference) evaluateProgram(this.program, sources, rows, start, len)
+    else this.#run(sources, rows, start, len)
+  }
+
+  #results(rows: A[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<A> {
     return resultsFromRows(this.graph, this.program, rows, weights, size, backend)
   }
 }
@@ -136,10 +250,16 @@ export interface CpuEngineOptions {
    */
   readonly compileAfter?: number
   /**
-   * Worker threads for batches of at least 2·MIN_PER_THREAD bindings (Node only; default: the
-   * machine's cores, at most 16). 1: everything runs on the calling thread.
+   * Threads a batch of at least 2·MIN_PER_THREAD bindings is split over, the calling thread
+   * included (Node only; default: the machine's cores, at most 16). 1: everything runs on the
+   * calling thread.
    */
   readonly threads?: number
+  /**
+   * The element type of result arrays (default 'float64'). 'float32' halves the memory the results
+   * take and write, as the GPU engine's; the arithmetic is float64 either way, rounded once when stored.
+   */
+  readonly output?: CpuOutput
 }
 
 /**
@@ -149,11 +269,13 @@ export interface CpuEngineOptions {
  * const cpu = createCpuEngine(); const r = await cpu.evaluate(parse('f = x*y'), { x: [2], y: [3] })
  * r.backend  // 'cpu-js (compiled JavaScript, float64)'
  */
-export class CpuEngine {
+export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
   readonly kind = 'cpu'
-  readonly #kernels = perGraph<CpuKernel>()
+  readonly #kernels = perGraph<CpuKernel<A>>()
   readonly #threads: number | undefined
   readonly #compileAfter: number
+  /** The element type of result arrays. */
+  readonly output: CpuOutput
   #pool: Promise<WorkerPool | undefined> | undefined
   #destroyed = false
 
@@ -161,7 +283,9 @@ export class CpuEngine {
     readonly description: string = CPU_BACKEND,
     options: CpuEngineOptions = {},
   ) {
-    const { threads, compileAfter = COMPILE_AFTER } = options
+    const { threads, compileAfter = COMPILE_AFTER, output = 'float64' } = options
+    if (output !== 'float64' && output !== 'float32') throw new BindingError(`output must be 'float64' or 'float32', got ${String(output)}`)
+    this.output = output
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new BindingError(`threads must be an integer >= 1, got ${String(threads)}`)
     if (!(Number.isInteger(compileAfter) && compileAfter >= 0)) throw new BindingError(`compileAfter must be an integer >= 0, got ${String(compileAfter)}`)
     this.#threads = threads
@@ -169,11 +293,11 @@ export class CpuEngine {
   }
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
-  compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel {
-    return new CpuKernel(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter)
+  compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel<A> {
+    return new CpuKernel<A>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<Float64Array>> {
+  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A>> {
     const { jacobian = true, ...run } = options
     return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })).run(bindings, run)
   }
@@ -181,7 +305,8 @@ export class CpuEngine {
   /** The worker threads, started on first need; undefined where there are none. */
   #workers(): Promise<WorkerPool | undefined> {
     if (this.#destroyed) return Promise.resolve(undefined)
-    this.#pool ??= (async () => createPool(this.#threads ?? (await defaultThreads())))().catch(() => undefined)
+    // The calling thread computes one part of each batch: the pool has one thread fewer.
+    this.#pool ??= (async () => createPool((this.#threads ?? (await defaultThreads())) - 1))().catch(() => undefined)
     return this.#pool
   }
 
@@ -192,6 +317,8 @@ export class CpuEngine {
   }
 }
 
-export function createCpuEngine(options: CpuEngineOptions = {}): CpuEngine {
-  return new CpuEngine(CPU_BACKEND, options)
+export function createCpuEngine(options?: CpuEngineOptions & { readonly output?: 'float64' }): CpuEngine
+export function createCpuEngine(options: CpuEngineOptions & { readonly output: 'float32' }): CpuEngine<Float32Array>
+export function createCpuEngine(options: CpuEngineOptions = {}): CpuEngine<Float64Array> | CpuEngine<Float32Array> {
+  return options.output === 'float32' ? new CpuEngine<Float32Array>(CPU_BACKEND_F32, options) : new CpuEngine<Float64Array>(CPU_BACKEND, options)
 }

@@ -1,8 +1,9 @@
 /**
- * Worker threads for the CPU engine, Node only. In: a kernel (a key and its graph as JSON), the
- * batch, and its rows. Out: the rows filled, each thread computing one consecutive range of
- * bindings with the same compiled JavaScript as the main thread (worker.ts). Inputs and rows travel
- * as SharedArrayBuffers: nothing is copied back and forth per thread.
+ * Worker threads for the CPU engine, Node only. In: a kernel (a key and its graph as JSON) and one
+ * part of a batch per thread: its inputs and its slice of the result rows. Out: the rows filled,
+ * each thread computing its consecutive range of bindings with the same compiled JavaScript as the
+ * main thread (worker.ts), which computes the batch's first part itself meanwhile. Inputs and rows
+ * travel as SharedArrayBuffers: nothing is copied back.
  *
  * Why: the compiled kernel is bound by Math.sin/cos/exp/tanh calls, which only more cores make
  * faster. In a browser (no node:worker_threads) createPool resolves to undefined and the engine
@@ -19,9 +20,16 @@ export interface WorkerRequest {
   readonly jacobian: boolean
   /** Run the reference engine (evaluateProgram) instead of compiled code. */
   readonly reference?: boolean
-  readonly inputs: readonly (Float64Array | number)[]
-  readonly rows: readonly Float64Array[]
+  readonly inputs: readonly (Float64Array | Float32Array | number)[]
+  readonly rows: readonly (Float64Array | Float32Array)[]
   readonly start: number
+  readonly len: number
+}
+
+/** One thread's share of a batch: its inputs (numbers or shared arrays) and rows, `len` bindings each. */
+export interface Part {
+  readonly inputs: readonly (Float64Array | Float32Array | number)[]
+  readonly rows: readonly (Float64Array | Float32Array)[]
   readonly len: number
 }
 
@@ -76,11 +84,11 @@ export async function defaultThreads(): Promise<number> {
   }
 }
 
-/** `threads` workers, or undefined where there are none to have (a browser, threads < 2). */
-export async function createPool(threads: number): Promise<WorkerPool | undefined> {
-  if (threads < 2 || !isNode()) return undefined
+/** `workers` worker threads, or undefined where there are none to have (a browser, workers < 1). */
+export async function createPool(workers: number): Promise<WorkerPool | undefined> {
+  if (workers < 1 || !isNode()) return undefined
   const { startWorker } = await nodeThreads()
-  return new WorkerPool(Array.from({ length: threads }, startWorker))
+  return new WorkerPool(Array.from({ length: workers }, startWorker))
 }
 
 export class WorkerPool {
@@ -121,29 +129,23 @@ export class WorkerPool {
   }
 
   /**
-   * Fills `rows` (SharedArrayBuffer views of `size` bindings) from `inputs`, the threads splitting
-   * the batch into consecutive ranges.
+   * Runs one part of a batch on each of `parts.length` threads (at most size of them): each part's
+   * inputs and rows are SharedArrayBuffer views holding just its bindings, filled from index 0.
    */
-  async run(key: string, json: () => GraphJSON, jacobian: boolean, inputs: readonly (Float64Array | number)[], rows: readonly Float64Array[], size: number, reference = false): Promise<void> {
+  async run(key: string, json: () => GraphJSON, jacobian: boolean, parts: readonly Part[], reference = false): Promise<void> {
     if (this.#broken) throw this.#broken
-    const parts = Math.max(1, Math.min(this.#threads.length, Math.floor(size / MIN_PER_THREAD)))
-    const per = Math.ceil(size / parts)
-    const jobs: Promise<void>[] = []
-    for (let start = 0; start < size; start += per) {
-      const thread = this.#threads[this.#nextThread++ % this.#threads.length]!
-      const len = Math.min(per, size - start)
-      jobs.push(
-        (async () => {
-          const send = (withJson: boolean) => this.#send(thread, { id: this.#nextId++, key, jacobian, reference, inputs, rows, start, len, ...(withJson ? { json: json() } : {}) })
-          let reply = await send(!thread.known.has(key))
-          if (reply.missing) reply = await send(true)
-          thread.known.add(key)
-          if (reply.error !== undefined) throw new Error(reply.error)
-          if (reply.missing) throw new Error('a CPU engine worker thread lost its kernel')
-        })(),
-      )
-    }
-    await Promise.all(jobs)
+    if (parts.length > this.#threads.length) throw new Error(`${parts.length} parts for ${this.#threads.length} threads`)
+    await Promise.all(
+      parts.map(async ({ inputs, rows, len }) => {
+        const thread = this.#threads[this.#nextThread++ % this.#threads.length]!
+        const send = (withJson: boolean) => this.#send(thread, { id: this.#nextId++, key, jacobian, reference, inputs, rows, start: 0, len, ...(withJson ? { json: json() } : {}) })
+        let reply = await send(!thread.known.has(key))
+        if (reply.missing) reply = await send(true)
+        thread.known.add(key)
+        if (reply.error !== undefined) throw new Error(reply.error)
+        if (reply.missing) throw new Error('a CPU engine worker thread lost its kernel')
+      }),
+    )
   }
 
   #send(thread: Thread, request: WorkerRequest): Promise<WorkerReply> {

@@ -140,7 +140,7 @@ export function createLayouts(device: GPUDevice): Layouts {
  * is made once (see GpuEngine.interpreter) and not once per slot or per graph.
  */
 export class SlotPool {
-  #slots: (Slot | undefined)[] = [undefined, undefined]
+  #slots: (Slot | undefined)[] = []
   #regs: GPUBuffer | undefined
   #scratchGroup: { readonly buffer: GPUBuffer; readonly group: GPUBindGroup } | undefined
   #warmup: GPUBindGroup | undefined
@@ -272,7 +272,7 @@ export class SlotPool {
 
   destroy(): void {
     for (const s of this.#slots) if (s) destroySlot(s)
-    this.#slots = [undefined, undefined]
+    this.#slots = []
     this.#regs?.destroy()
     this.#regs = undefined
     this.#scratchGroup = undefined

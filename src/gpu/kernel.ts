@@ -181,6 +181,11 @@ export class Kernel {
   }
 
   /** Resolves when the fused pipelines are built and warmed up; rejects with ShaderError/DeviceError. */
+  /** Whether the fused kernel is built (tier 'auto' runs on it from now on). */
+  get fusedReady(): boolean {
+    return this.#state === 'ready'
+  }
+
   get ready(): Promise<void> {
     return this.pipelines.then(() => undefined)
   }
@@ -306,6 +311,7 @@ export class Kernel {
    * const k = engine.compile(parse('f = a*x^2')); const r = await k.run({ x: xs, a: 0.5 })
    */
   async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
+    const started = performance.now()
     const checked = this.#check(bindings)
     const { program, graph } = this
     const weights = checkWeights(graph, options.weights, checked.size, options.sumsOnly)
@@ -318,10 +324,12 @@ export class Kernel {
     const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
     const tier = this.#tier(options.tier)
     const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
+    const prepared = performance.now()
     const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined })
     const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
     const result: GpuResults = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier }
-    return timings ? { ...result, timings } : result
+    if (!timings) return result
+    return { ...result, timings: { ...timings, prepare: prepared - started, total: performance.now() - started } }
   }
 
   /**

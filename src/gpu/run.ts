@@ -4,8 +4,11 @@
  * the sink (Float32Arrays read back, or a GPUBuffer), with parameter rows summed on the GPU where
  * the sink asks.
  *
- * A run uploads tile by tile into two alternating buffer slots so that tile i's readback overlaps
- * tile i+1's upload and compute; buffers grow only and are reused across runs. Runs on one engine
+ * A run uploads tile by tile into SLOTS buffer slots in turn, so that up to SLOTS tiles are in
+ * flight: tile i's readback (map, copy out) overlaps the upload and compute of the tiles after it.
+ * A batch of at least 2·MIN_PIPELINED_TILE bindings is cut into at least PIPELINE_TILES tiles for
+ * that (one tile would serialize upload, compute and readback). Buffers, staging included, grow
+ * only and are reused across runs. Runs on one engine
  * are serialized (exclusive: they share the slots). Out of memory: the slots are freed and the run
  * starts again with tiles half as large.
  */
@@ -25,6 +28,13 @@ import type { HeldTape, Tapes } from './tapes.js'
 /** Tiles shrink (halving) down to this after an out-of-memory allocation before the run gives up. */
 const MIN_TILE = 1024
 
+/** Buffer slots, and so tiles in flight at once. */
+export const SLOTS = 3
+/** A large batch is cut into at least this many tiles, so that their stages overlap. */
+export const PIPELINE_TILES = 4
+/** ... but no tile smaller than this for it (a tile's fixed cost: submissions, a map round trip). */
+export const MIN_PIPELINED_TILE = 1 << 16
+
 /** Where a run's rows go: into Float32Arrays (readback) or into a GPUBuffer of rows × size floats. */
 export type Sink =
   | {
@@ -36,13 +46,36 @@ export type Sink =
     }
   | { readonly kind: 'buffer'; readonly buffer: GPUBuffer }
 
-/** Milliseconds spent per stage of one run (with `profile: true`). */
+/**
+ * Milliseconds spent per stage of one run (with `profile: true`: the stages of each tile run one
+ * after another, each awaited, so they add up; without it they overlap).
+ */
 export interface Timings {
+  /** Checking the bindings and allocating the result arrays (kernel.run, before the tile loop). */
+  prepare: number
+  /** JavaScript's part of the upload: copying the inputs into the upload buffer (or queue.writeBuffer). */
+  pack: number
+  /** The GPU's part of the upload: the submission until the queue is done with it. */
+  copyIn: number
+  /** pack + copyIn. */
   upload: number
   dispatch: number
+  /** Copying the results into the staging buffer (the queue's part of the readback). */
+  copyOut: number
+  /** Waiting for mapAsync of the staging buffer. */
+  map: number
+  /** Copying out of the mapped range into the result arrays (their first touch: page faults of fresh memory land here). */
+  unpack: number
+  /** copyOut + map + unpack. */
   readback: number
+  /** The whole run, from kernel.run's call to its return. */
   total: number
   tiles: number
+}
+
+/** Timings with every stage at zero. */
+export function noTimings(): Timings {
+  return { prepare: 0, pack: 0, copyIn: 0, upload: 0, dispatch: 0, copyOut: 0, map: 0, unpack: 0, readback: 0, total: 0, tiles: 0 }
 }
 
 /** One run of a compiled kernel. */
@@ -142,12 +175,14 @@ export class Runner {
     const scratchRows = tape || !plan.scratch ? 0 : Math.max(1, plan.scratch.rows)
     const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
     for (;;) {
-      let tile = tileSize(plan, ctx.device.limits, size, Math.min(this.options.maxTile, this.#tileCap), tape?.registers ?? scratchRows)
+      // A large batch goes in PIPELINE_TILES tiles at least: their stages overlap.
+      const pipelined = size >= 2 * MIN_PIPELINED_TILE ? Math.max(MIN_PIPELINED_TILE, Math.ceil(size / PIPELINE_TILES)) : size
+      let tile = tileSize(plan, ctx.device.limits, size, Math.min(this.options.maxTile, this.#tileCap, pipelined), tape?.registers ?? scratchRows)
       // The register file is padded to whole workgroups: keep it within one binding too.
       if (tape) tile = Math.max(1, Math.min(tile, interpreterTileLimit(tape.registers, this.options.registerFile)))
       if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
-      const timings: Timings = { upload: 0, dispatch: 0, readback: 0, total: 0, tiles: 0 }
-      const pending: (Promise<void> | undefined)[] = [undefined, undefined]
+      const timings = noTimings()
+      const pending: (Promise<void> | undefined)[] = Array.from({ length: SLOTS }, () => undefined)
       // A retry starts the sums again.
       if (sink.kind === 'readback') sink.sums?.totals.fill(0)
       try {
@@ -196,7 +231,7 @@ export class Runner {
     const staged = this.options.staged && rows.some((src) => typeof src !== 'number' && !isGpuBinding(src))
     for (let start = 0, t = 0; start < size; start += tile, t++) {
       const len = Math.min(tile, size - start)
-      const k = t % 2
+      const k = t % SLOTS
       if (pending[k]) await pending[k]
       ctx.check()
       let allocation: [readonly [Slot, GPUBindGroup | undefined, UploadStaging | undefined], Promise<void>]
@@ -282,27 +317,38 @@ export class Runner {
         for (const stage of stages) stage(enc)
         device.queue.submit([enc.finish()])
       }
-      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink, readRows, tile, start, len, stagingBytes, chunks) : Promise.resolve())
+      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink, readRows, tile, start, len, stagingBytes, chunks, profile ? timings : undefined) : Promise.resolve())
       if (profile) {
+        // Each stage submitted alone and awaited: JS packing, the upload on the queue, the
+        // dispatch, the copy to staging, then (in #readback) the map and the copy out.
         let mark = performance.now()
-        const stage = async (f: () => void, what: string) => {
-          const [, ok] = ctx.guard(f, what)
-          await ok
-          await device.queue.onSubmittedWorkDone()
+        const lap = () => {
           const spent = performance.now() - mark
           mark = performance.now()
           return spent
         }
+        const stage = async (f: () => void, what: string) => {
+          const [, ok] = ctx.guard(f, what)
+          await ok
+          await device.queue.onSubmittedWorkDone()
+          return lap()
+        }
         try {
-          timings.upload += await stage(() => submit(upload), 'upload failed')
+          let encoder: GPUCommandEncoder | undefined
+          const [, packed] = ctx.guard(() => {
+            encoder = device.createCommandEncoder()
+            upload(encoder)
+          }, 'upload failed')
+          timings.pack += lap()
+          await packed
+          timings.copyIn += await stage(() => device.queue.submit([encoder!.finish()]), 'upload failed')
         } finally {
           staging?.remap()
         }
         timings.dispatch += await stage(() => submit(dispatch), 'dispatch failed')
-        const [, delivered] = ctx.guard(() => submit(deliver), 'copying results failed')
-        await delivered
+        timings.copyOut += await stage(() => submit(deliver), 'copying results failed')
         await readback()
-        timings.readback += performance.now() - mark
+        mark = performance.now()
       } else {
         let checks: Promise<void>
         try {
@@ -315,6 +361,8 @@ export class Runner {
       }
       timings.tiles++
     }
+    timings.upload = timings.pack + timings.copyIn
+    timings.readback = timings.copyOut + timings.map + timings.unpack
   }
 
   /**
@@ -362,13 +410,16 @@ export class Runner {
    * i × tile), and adds its partial sums (after the rows, `chunks` × LANES per summed row) to the
    * totals in float64, in index order.
    */
-  async #readback(slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number): Promise<void> {
+  async #readback(slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number, timings?: Timings): Promise<void> {
     const staging = slot.staging!
+    const mapping = performance.now()
     try {
       await staging.mapAsync(1, 0, bytes)
     } catch (e) {
       throw this.ctx.failure(() => new DeviceError(`reading results back failed: ${(e as Error).message}`))
     }
+    const unpacking = performance.now()
+    if (timings) timings.map += unpacking - mapping
     const data = new Float32Array(staging.getMappedRange(0, bytes))
     if (sink.sums) {
       readRows.forEach((r, i) => sink.rows[r]!.set(data.subarray(i * tile, i * tile + len), start))
@@ -383,5 +434,6 @@ export class Runner {
       for (let r = 0; r < sink.rows.length; r++) sink.rows[r]!.set(data.subarray(r * tile, r * tile + len), start)
     }
     staging.unmap()
+    if (timings) timings.unpack += performance.now() - unpacking
   }
 }
