@@ -8,7 +8,8 @@
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createGpuEngine, evaluateCpu, Graph, levelize, predictPlanCompileMs, programOf, type Expr } from '../src/index.js'
+import { COMPILE_AFTER, compareResults, COST_BUDGET, createCpuEngine, createEngine, createGpuEngine, evaluateCpu, Graph, levelize, parse, predictPlanCompileMs, programOf, type Expr, type Timings } from '../src/index.js'
+import { WORKLOADS } from './workloads.js'
 import { emitJs } from '../src/codegen/js.js'
 import { benchGraph, benchInputs } from './graphs.js'
 import { SCALABLE_SHAPES } from './shapes.js'
@@ -232,6 +233,75 @@ for (const P of [3, 8]) {
 engine.destroy()
 cpuEngine.destroy()
 
+// ---------------------------------------------------------------------------------------------
+// Transfer path: where an end-to-end GPU run's time goes (the race's workloads, B = 2^20), with
+// the tiles pipelined (the default) and not (pipelineTiles: 1), and into arrays the caller keeps.
+
+const PROFILE_B = process.env.BENCH_QUICK === '1' ? 1 << 18 : 1 << 20
+const profileHeader = ['workload', 'end to end ms', 'one tile ms', 'into kept arrays ms', 'transfer floor ms', 'profiled ms', 'prepare', 'pack', 'copy in', 'dispatch', 'copy out', 'map', 'unpack', 'accounted', 'e2e / max(floor, dispatch)']
+const profileRows: string[][] = []
+{
+  const piped = await createGpuEngine({ tier: 'fused' })
+  const whole = await createGpuEngine({ tier: 'fused', pipelineTiles: 1, device: piped.device })
+  for (const w of WORKLOADS) {
+    const g = parse(w.source)
+    const b = inputsFor(g, PROFILE_B)
+    const [k, k1] = [piped.compile(g), whole.compile(g)]
+    await Promise.all([k.ready, k1.ready])
+    const kept = await k.run(b)
+    await k1.run(b)
+    const e2e = await timeIt(7, () => k.run(b))
+    const one = await timeIt(7, () => k1.run(b))
+    const into = await timeIt(7, () => k.run(b, { into: kept }))
+    const floor = await timeIt(7, () => k.run(b, { transferOnly: true }))
+    const profiles = [] as Timings[]
+    for (let i = 0; i < 5; i++) profiles.push((await k.run(b, { profile: true })).timings!)
+    const p = profiles.sort((x, y) => x.total - y.total)[2]!
+    const stages = p.prepare + p.pack + p.copyIn + p.dispatch + p.copyOut + p.map + p.unpack
+    const f = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1)
+    profileRows.push([`${w.id} ${w.name}`, f(e2e), f(one), f(into), f(floor), f(p.total), f(p.prepare), f(p.pack), f(p.copyIn), f(p.dispatch), f(p.copyOut), f(p.map), f(p.unpack), `${((100 * stages) / p.total).toFixed(0)}%`, (e2e / Math.max(floor, p.dispatch)).toFixed(2)])
+    console.log(profileRows[profileRows.length - 1]!.join('  '))
+  }
+  whole.destroy()
+  piped.destroy()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends: what createEngine() (the auto engine) predicts for each graph and batch, where it runs,
+// and what each backend measures when forced.
+
+const backendHeader = ['graph', 'nodes', 'B', 'predicted CPU ms', 'predicted GPU ms', 'chose', 'CPU ms (forced)', 'GPU ms (forced)', 'auto ms', 'faster backend', 'right?']
+const backendRows: string[][] = []
+const auto = await createEngine()
+const calibration = auto.calibration
+{
+  const cases: { name: string; graph: Graph; sizes: number[] }[] = [
+    ...WORKLOADS.map((w) => ({ name: `${w.id} ${w.name}`, graph: parse(w.source), sizes: process.env.BENCH_QUICK === '1' ? [1 << 12] : [1 << 10, 1 << 14, 1 << 18, 1 << 20] })),
+    ...SCALABLE_SHAPES.filter((s) => s.name.startsWith('random DAG') || s.name.startsWith('tanh MLP')).map((s) => ({ name: `${s.name.split(' (')[0]} (1,000 nodes)`, graph: s.build(1000, 1), sizes: process.env.BENCH_QUICK === '1' ? [1 << 12] : [1 << 10, 1 << 14, 1 << 16] })),
+  ]
+  for (const { name, graph, sizes } of cases) {
+    const kernel = auto.compile(graph)
+    await kernel.ready
+    for (const B of sizes) {
+      const b = inputsFor(graph, B)
+      // Warm both backends (V8's code, the GPU's first dispatch), then measure each forced.
+      for (const backend of ['cpu', 'gpu'] as const) for (let i = 0; i < 2; i++) await kernel.run(b, { backend })
+      const cpuMs = await timeIt(5, () => kernel.run(b, { backend: 'cpu' }))
+      const gpuMs = await timeIt(5, () => kernel.run(b, { backend: 'gpu' }))
+      const why = kernel.explain(B)
+      const autoMs = await timeIt(5, () => kernel.run(b))
+      const faster = cpuMs < gpuMs ? 'cpu' : 'gpu'
+      const close = Math.max(cpuMs, gpuMs) / Math.min(cpuMs, gpuMs) < 1.2
+      const f = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '—' : ms.toFixed(ms < 10 ? 2 : 1))
+      backendRows.push([name, String(why.cost.nodes), `2^${Math.log2(B)}`, f(why.predicted.cpu), f(why.predicted.gpu), why.backend.toUpperCase(), f(cpuMs), f(gpuMs), f(autoMs), faster.toUpperCase(), why.backend === faster ? 'yes' : close ? 'within 20%' : '**no**'])
+      console.log(backendRows[backendRows.length - 1]!.join('  '))
+    }
+    kernel.destroy()
+  }
+}
+auto.destroy()
+const rates = (o: object) => Object.entries(o).map(([k, v]) => `${k} ${typeof v === 'number' ? (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(2) : v.toFixed(2)) : String(v)}`).join(', ')
+
 const markdown = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 const table = markdown(header, rows)
 const md = `# wavegrad benchmark results
@@ -284,6 +354,36 @@ interpreter. At 10^4 nodes the planner cuts the program into tens to hundreds of
 bounded compile time (plan.ts cutProgram): the build takes tens of seconds in the background and
 the segmented kernels ran only 1–4x faster than the interpreter; a graph whose predicted build
 exceeds AUTO_BUILD_MS stays on the interpreter.
+
+## Transfer path: where an end-to-end GPU run's time goes (B = 2^${Math.log2(PROFILE_B)})
+
+The race's workloads (bench/workloads.ts) on \`createGpuEngine({ tier: 'fused' })\`, from JS Float32Arrays
+to JS Float32Arrays, median of 7: **end to end** with the default tiling (a batch of 2^17 or more is cut
+into 4 tiles or more, ${'3'} in flight: one tile's readback overlaps the next ones' upload and compute),
+**one tile** (\`pipelineTiles: 1\`: upload, compute and readback one after another), **into kept
+arrays** (\`{ into }\`: results written into arrays the caller keeps, so no fresh memory is touched),
+and the **transfer floor** (\`transferOnly\`: the same bytes moved, no compute). The stages come from
+\`{ profile: true }\` (median of 5 profiled runs; each tile's stages submitted alone and awaited, so they
+add up): **prepare** checking bindings and allocating the result arrays, **pack** JavaScript copying
+inputs into the upload path, **copy in** the queue's upload, **dispatch** the kernel, **copy out** into the
+staging buffer, **map** the mapAsync wait, **unpack** copying out of the mapped range into the result
+arrays (their first touch: the page faults of fresh memory land here). **accounted** = the stages' sum /
+the profiled run's end to end.
+
+${markdown(profileHeader, profileRows)}
+
+## Backends: where createEngine() runs each graph
+
+\`createEngine()\` with no options is the auto engine: each run goes to the GPU engine or to the CPU
+engine's threads (compiled JavaScript, float64 arithmetic, float32 results), whichever its model
+predicts is faster for this graph and B (src/auto.ts; \`engine.explain(graph, B)\` says why).
+Calibration on this machine: ${calibration.ms.toFixed(0)} ms (after the GPU engine's interpreter was built).
+CPU rates (ms per binding): ${rates(calibration.cpu)}. GPU rates: ${calibration.gpu ? rates(calibration.gpu) : 'no GPU'}.
+Each row: the prediction after the kernel's fused build and two warm-up runs of each backend (the
+model's corrections from those runs included), the median of 5 runs forced onto each backend, and
+5 runs left to the model. **right?**: the model chose the backend measured faster (or one within 20%).
+
+${markdown(backendHeader, backendRows)}
 
 ## Parameter gradients: batch sums on the GPU
 

@@ -25,6 +25,7 @@
 import { isGpuBinding, type Bindings } from './bindings.js'
 import { perGraph } from './cache.js'
 import { emitJs } from './codegen/js.js'
+import { emitWasm, wasmComputes } from './codegen/wasm.js'
 import { CpuEngine, CPU_BACKEND_F32, type CpuKernel } from './cpu/engine.js'
 import { defaultThreads, MIN_PER_THREAD } from './cpu/pool.js'
 import { BindingError } from './errors.js'
@@ -32,7 +33,7 @@ import { describe, Graph, type Expr } from './graph.js'
 import { OPS, type OpName, type OpSpec } from './ops.js'
 import { createGpuEngine, type CompileOptions, type GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 import { DeviceError } from './gpu/errors.js'
-import type { Kernel } from './gpu/kernel.js'
+import type { Kernel, Timings } from './gpu/kernel.js'
 import { parse } from './parse.js'
 import { segmentCost } from './plan.js'
 import { programOf, type Program } from './program.js'
@@ -79,6 +80,10 @@ export interface Calibration {
     readonly light: number
     /** Per binding and value read or written (fresh result memory included). */
     readonly value: number
+    /** As `light`, for a graph of arithmetic only on its WebAssembly SIMD kernel (absent without wasm SIMD). */
+    readonly wasmLight?: number
+    /** As `value`, on a WebAssembly SIMD kernel (its copies in and out of the kernel's memory included). */
+    readonly wasmValue?: number
     /** Threads a big batch may use (the calling thread included). */
     readonly threads: number
     /** A threaded run's messages and start. */
@@ -157,9 +162,9 @@ export function graphCost(program: Program): GraphCost {
 }
 
 /** ms of a run on the CPU engine with `threads` threads, `compute` ms per binding on one. */
-function cpuMs(c: Calibration['cpu'], cost: GraphCost, compute: number, size: number, threads: number): number {
+function cpuMs(c: Calibration['cpu'], cost: GraphCost, compute: number, size: number, threads: number, wasm: boolean): number {
   // Threads also copy their inputs into shared memory.
-  const memory = size * c.value * (cost.inputs * (threads > 1 ? 2 : 1) + cost.rows)
+  const memory = size * (wasm ? c.wasmValue! : c.value) * (cost.inputs * (threads > 1 ? 2 : 1) + cost.rows)
   return (size * compute) / threads + memory + (threads > 1 ? c.fixed : 0)
 }
 
@@ -209,9 +214,10 @@ export class AutoKernel {
       const why = `CPU: a batch of ${size} bindings (under ${SMALL_BATCH}) goes to the CPU without a prediction${gpu ? `; a GPU run alone costs ~${gpu.fixed.toFixed(2)} ms` : ''}`
       return { backend: 'cpu', size, predicted: { cpu: Number.NaN }, threads: 1, correction, cost, why }
     }
-    const compute = (this.#compute ??= this.#costs.compute(cost, this.program.jacobian))
-    const threaded = size >= 2 * MIN_PER_THREAD && cpu.threads > 1 ? cpuMs(cpu, cost, compute, size, cpu.threads) : Infinity
-    const alone = cpuMs(cpu, cost, compute, size, 1)
+    const wasm = this.#cpu.wasm && cpu.wasmLight !== undefined
+    const compute = (this.#compute ??= wasm ? cost.nodes * cpu.wasmLight! : this.#costs.compute(cost, this.program.jacobian))
+    const threaded = size >= 2 * MIN_PER_THREAD && cpu.threads > 1 ? cpuMs(cpu, cost, compute, size, cpu.threads, wasm) : Infinity
+    const alone = cpuMs(cpu, cost, compute, size, 1, wasm)
     const threads = threaded < alone ? cpu.threads : 1
     const cpuPredicted = Math.min(threaded, alone) * correction.cpu
     const fused = this.#gpu?.fusedReady ?? false
@@ -370,14 +376,14 @@ const TERMS = 16
  * A probe graph: the sum of TERMS applications of `kind` to distinct affine functions of the inputs
  * (arguments in [0.1, 0.9]: inside every op's domain), or for 'light' a mix of arithmetic.
  */
-function probeGraph(kind: string, consts: readonly (number | undefined)[] = []): Graph {
+function probeGraph(kind: string, consts: readonly (number | undefined)[] = [], terms = TERMS): Graph {
   const g = new Graph()
   const x = g.input('x')
   const y = g.input('y')
   const z = g.input('z')
   const inputs = [x, y, z]
   let sum: Expr | undefined
-  for (let k = 0; k < TERMS; k++) {
+  for (let k = 0; k < terms; k++) {
     const arg = (i: number) => inputs[i]!.mul(0.5 + (0.37 * ((k + i) % 7)) / 7).add(0.1 + (0.03 * ((3 * k + i) % 5)) / 5)
     const arity = kind === 'light' ? 2 : (OPS as Record<string, OpSpec>)[kind]!.arity
     const term = kind === 'light' ? arg(0).mul(arg(1)).sub(arg(2).mul(arg(0))) : g.apply(kind as OpName, Array.from({ length: arity }, (_, i) => consts[i] ?? arg(i)))
@@ -398,8 +404,8 @@ function probeInputs(size: number, count = 3): Float32Array[] {
 const CPU_PROBE = 1 << 14
 
 /** ms per binding of a program's compiled JavaScript on this thread: the best of three after one run that warms it. */
-function cpuProbe(program: Program, inputs: readonly Float32Array[], size = CPU_PROBE, fresh = false): number {
-  const run = emitJs(program)
+function cpuProbe(program: Program, inputs: readonly Float32Array[], size = CPU_PROBE, fresh = false, wasm = false): number {
+  const run = wasm ? emitWasm(program)! : emitJs(program)
   const kept = program.rows.map(() => new Float32Array(size))
   run(inputs, kept, 0, size)
   let best = Infinity
@@ -459,20 +465,25 @@ function calibrateCpu(threads: number): Calibration['cpu'] {
   const size = 1 << 18
   const cost = graphCost(memory)
   const valueMs = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true) - lightMs) / (cost.inputs + cost.rows)
-  return { light: lightMs, value: valueMs, threads, fixed: 0.3 }
+  // The same probes as wasm SIMD kernels, where this runtime has them (an arithmetic-only graph's CPU kernel).
+  const rates = { light: lightMs, value: valueMs, threads, fixed: 0.3 }
+  if (!wasmComputes(light) || !emitWasm(light)) return rates
+  const wasmLight = cpuProbe(light, probeInputs(CPU_PROBE), CPU_PROBE, false, true) / count
+  const wasmValue = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true, true) - wasmLight) / (cost.inputs + cost.rows)
+  return { ...rates, wasmLight, wasmValue }
 }
 
 /**
- * GPU rates. Three probes' fused kernels (one addition, the light probe, the tanh probe), each at
- * two batch sizes, every run profiled (upload, dispatch, readback serialized) and the best of two
- * taken; per-binding rates are the differences between the sizes, so a stage's fixed cost does not
+ * GPU rates. Three probes' fused kernels (one addition, the light probe at 64 terms, the tanh
+ * probe), each at two batch sizes, every run profiled (upload, dispatch, readback serialized) and
+ * the best of two taken; per-binding rates are the differences between the sizes, so a stage's fixed cost does not
  * count per binding (it dominates small batches on a real GPU). A kernel costs `base` per binding
  * (launch, loads and stores: on a software adapter 15 ns, more than a 6-node graph's arithmetic)
  * plus `light` per unit of arithmetic and `heavy` per unit of transcendentals. The interpreter's
- * factor comes from the light probe; the fixed cost from a one-binding run, end to end.
+ * factor comes from the tanh probe; the fixed cost from a one-binding run, end to end.
  */
 async function calibrateGpu(engine: GpuEngine): Promise<NonNullable<Calibration['gpu']>> {
-  const [small, large, interpreted] = [1 << 14, 1 << 18, 1 << 16]
+  const [small, large, interpreted] = [1 << 13, 1 << 17, 1 << 15]
   const inputs = probeInputs(large)
   const at = (size: number) => ({ x: inputs[0]!.subarray(0, size), y: inputs[1]!.subarray(0, size), z: inputs[2]!.subarray(0, size) })
   const per = (a: number, b: number, n: number) => Math.max(0, (b - a) / n)
@@ -480,12 +491,15 @@ async function calibrateGpu(engine: GpuEngine): Promise<NonNullable<Calibration[
   await engine.interpreter()
   const tiny = new Graph()
   tiny.output('f', tiny.input('x').mul(tiny.input('y')).add(tiny.input('z')))
-  const kernels = [engine.compile(tiny), engine.compile(probeGraph('light')), engine.compile(probeGraph('tanh'))] as const
+  // (64 terms: the light probe's kernel must take clearly longer than the tiny one's, or noise decides the rate.)
+  const kernels = [engine.compile(tiny), engine.compile(probeGraph('light', [], 64)), engine.compile(probeGraph('tanh'))] as const
   try {
     await Promise.all(kernels.map((k) => k.ready))
     const best = async (kernel: Kernel, tier: 'fused' | 'interpreter', size: number) => {
-      const [a, b] = [(await kernel.run(at(size), { tier, profile: true })).timings!, (await kernel.run(at(size), { tier, profile: true })).timings!]
-      return { upload: Math.min(a.upload, b.upload), dispatch: Math.min(a.dispatch, b.dispatch), readback: Math.min(a.readback, b.readback) }
+      const runs: Timings[] = []
+      for (let i = 0; i < 2; i++) runs.push((await kernel.run(at(size), { tier, profile: true })).timings!)
+      const min = (f: (t: Timings) => number) => Math.min(...runs.map(f))
+      return { upload: min((t) => t.upload), dispatch: min((t) => t.dispatch), readback: min((t) => t.readback) }
     }
     const rates: { dispatch: number; upload: number; readback: number; cost: GraphCost }[] = []
     for (const kernel of kernels) {
@@ -500,8 +514,8 @@ async function calibrateGpu(engine: GpuEngine): Promise<NonNullable<Calibration[
     const light = Math.max(1e-12, (l.dispatch - t.dispatch) / (l.cost.work - t.cost.work))
     const base = Math.max(0, t.dispatch - light * t.cost.work)
     const heavy = Math.max(light, (h.dispatch - base - light * (h.cost.work - h.cost.heavy)) / h.cost.heavy)
-    // The interpreter against the fused kernel, on the light probe.
-    const probe = kernels[1]
+    // The interpreter against the fused kernel, on the tanh probe.
+    const probe = kernels[2]
     await probe.run(at(small), { tier: 'interpreter' })
     const i1 = await best(probe, 'interpreter', small)
     const i2 = await best(probe, 'interpreter', interpreted)
@@ -515,7 +529,7 @@ async function calibrateGpu(engine: GpuEngine): Promise<NonNullable<Calibration[
       base,
       light,
       heavy,
-      interpreter: Math.max(1, per(i1.dispatch, i2.dispatch, interpreted - small) / Math.max(1e-12, l.dispatch)),
+      interpreter: Math.max(1, per(i1.dispatch, i2.dispatch, interpreted - small) / Math.max(1e-12, h.dispatch)),
       down: l.readback / l.cost.rows,
     }
   } finally {

@@ -11,7 +11,8 @@
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
-import { emitJs, type CompiledJs } from '../codegen/js.js'
+import type { CompiledJs } from '../codegen/js.js'
+import { compileProgram } from '../codegen/wasm.js'
 import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { BUILTIN_OPS } from '../ops.js'
@@ -96,6 +97,8 @@ export type CpuOutput = 'float64' | 'float32'
 /** A graph compiled to JavaScript. */
 export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   readonly #run: CompiledJs
+  /** The kernel is WebAssembly SIMD (an arithmetic-only graph: codegen/wasm.ts), not generated JavaScript. */
+  readonly wasm: boolean
   readonly #version: number
   /** Whether worker threads know every op of the graph as compiled (see builtinOnly). */
   readonly #threadable: boolean
@@ -111,6 +114,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     readonly graph: Graph,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
     readonly program: Program,
+    /** Every result's `backend` starts with it (the engine's, and "; WebAssembly SIMD" for a wasm kernel). */
     readonly description: string,
     /** The engine's worker threads, where it has them. */
     readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
@@ -124,7 +128,10 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
      */
     readonly adaptive = false,
   ) {
-    this.#run = emitJs(program)
+    const compiled = compileProgram(program)
+    this.#run = compiled.run
+    this.wasm = compiled.wasm
+    if (this.wasm) this.description = `${description}; WebAssembly SIMD`
     this.#version = graph.version
     this.#threadable = builtinOnly(graph)
   }
@@ -143,8 +150,9 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     const { size, sources, weights } = this.#check(bindings, options)
     // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
-    // reference engine, whose loops are warm, gives the same numbers sooner.
-    const reference = this.#seen + size < this.compileAfter
+    // reference engine, whose loops are warm, gives the same numbers sooner. (A wasm kernel is
+    // compiled before its first call.)
+    const reference = !this.wasm && this.#seen + size < this.compileAfter
     this.#seen += size
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)

@@ -2,11 +2,12 @@
  * A CPU engine worker thread (Node only; see pool.ts). In: a graph as JSON (once per kernel), the
  * batch's inputs and rows as views of SharedArrayBuffers, and a range of bindings. Out: that range
  * of every row, written in place, then a reply naming the request. The kernel is compiled here by
- * the same emitJs as on the main thread, from the same JSON, or (`reference`) run by the same
+ * the same compileProgram (wasm SIMD or generated JavaScript) as on the main thread, from the same JSON, or (`reference`) run by the same
  * evaluateProgram: either way the numbers of the main thread.
  */
 import { parentPort } from 'node:worker_threads'
-import { emitJs, type CompiledJs } from '../codegen/js.js'
+import type { CompiledJs } from '../codegen/js.js'
+import { compileProgram } from '../codegen/wasm.js'
 import { programOf } from '../program.js'
 import { evaluateProgram } from '../reference.js'
 import { graphFromJSON } from '../serialize.js'
@@ -23,7 +24,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
     if (run) kernels.delete(req.key)
     else if (req.json !== undefined) {
       const program = programOf(graphFromJSON(req.json), { jacobian: req.jacobian })
-      run = req.reference ? (inputs, rows, start, len) => evaluateProgram(program, inputs, rows, start, len) : emitJs(program)
+      run = req.reference ? (inputs, rows, start, len) => evaluateProgram(program, inputs, rows, start, len) : compileProgram(program).run
     }
     if (!run) reply = { id: req.id, missing: true }
     else {

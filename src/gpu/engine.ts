@@ -24,7 +24,7 @@ import { acquireDevice, type AcquiredDevice, type DeviceOptions } from './device
 import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions } from './kernel.js'
 import { BuildQueue } from './builds.js'
 import { Pipelines } from './pipelines.js'
-import { Runner } from './run.js'
+import { PIPELINE_TILES, Runner } from './run.js'
 import { Tapes } from './tapes.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
@@ -39,6 +39,12 @@ const SOFTWARE_REGISTER_FILE = 128 * 2 ** 20
 export interface GpuEngineOptions extends DeviceOptions {
   /** Largest number of bindings per tile (default 2^20; device limits may lower it). */
   readonly maxTileSize?: number
+  /**
+   * A batch of at least 2^17 bindings is cut into at least this many tiles (default 4, none under
+   * 2^16 bindings), so that one tile's readback overlaps the next ones' upload and compute. 1: as
+   * few tiles as maxTileSize allows.
+   */
+  readonly pipelineTiles?: number
   /** Print each kernel's plan and WGSL (also: env WAVEGRAD_DEBUG=1). */
   readonly debug?: boolean
   /**
@@ -139,6 +145,7 @@ export class GpuEngine {
 
   constructor(acquired: AcquiredDevice, options: GpuEngineOptions = {}) {
     const maxTile = checkedOption('maxTileSize', options.maxTileSize, DEFAULT_TILE)
+    const pipelineTiles = checkedOption('pipelineTiles', options.pipelineTiles, PIPELINE_TILES)
     const pipelineCacheSize = checkedOption('pipelineCacheSize', options.pipelineCacheSize, 128)
     const tapeCacheSize = checkedOption('tapeCacheSize', options.tapeCacheSize, 64)
     if (options.upload !== undefined && options.upload !== 'staging' && options.upload !== 'writeBuffer') {
@@ -170,7 +177,7 @@ export class GpuEngine {
     this.#pipelines = new Pipelines(ctx, layouts, this.#slots, pipelineCacheSize, ctx.software ? registerFile : 0)
     this.#tapes = new Tapes(ctx, this.#pipelines, tapeCacheSize)
     const staged = options.upload === undefined ? !ctx.software : options.upload === 'staging'
-    this.#runner = new Runner(ctx, this.#slots, this.#pipelines, this.#tapes, this.#builds, { maxTile, staged, registerFile })
+    this.#runner = new Runner(ctx, this.#slots, this.#pipelines, this.#tapes, this.#builds, { maxTile, staged, registerFile, pipelineTiles })
     // Built now, in the background, where it may run a graph's first evaluation.
     if (this.tier !== 'fused') void this.#pipelines.interpreter().catch(() => undefined)
   }

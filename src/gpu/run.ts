@@ -125,6 +125,8 @@ export interface RunnerOptions {
   readonly staged: boolean
   /** Bytes of register file an interpreter tile may use. */
   readonly registerFile: number
+  /** Tiles a large batch is cut into at least (GpuEngineOptions.pipelineTiles). */
+  readonly pipelineTiles: number
 }
 
 export class Runner {
@@ -175,8 +177,9 @@ export class Runner {
     const scratchRows = tape || !plan.scratch ? 0 : Math.max(1, plan.scratch.rows)
     const steps = new Uint32Array(sources.map((s) => (typeof s === 'number' ? 0 : 1)))
     for (;;) {
-      // A large batch goes in PIPELINE_TILES tiles at least: their stages overlap.
-      const pipelined = size >= 2 * MIN_PIPELINED_TILE ? Math.max(MIN_PIPELINED_TILE, Math.ceil(size / PIPELINE_TILES)) : size
+      // A large batch goes in pipelineTiles tiles at least: their stages overlap.
+      const pieces = this.options.pipelineTiles
+      const pipelined = pieces > 1 && size >= 2 * MIN_PIPELINED_TILE ? Math.max(MIN_PIPELINED_TILE, Math.ceil(size / pieces)) : size
       let tile = tileSize(plan, ctx.device.limits, size, Math.min(this.options.maxTile, this.#tileCap, pipelined), tape?.registers ?? scratchRows)
       // The register file is padded to whole workgroups: keep it within one binding too.
       if (tape) tile = Math.max(1, Math.min(tile, interpreterTileLimit(tape.registers, this.options.registerFile)))

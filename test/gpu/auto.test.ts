@@ -153,5 +153,14 @@ describe('the transfer path under it: pipelined tiles and the profile', () => {
     } finally {
       tiled.destroy()
     }
+    const whole = await createGpuEngine({ device: gpu.device, tier: 'fused', pipelineTiles: 1 })
+    try {
+      const one = await whole.evaluate(g, b, { profile: true })
+      expect(one.timings!.tiles).toBe(1)
+      for (const o of g.outputs) expect(one.values[o]).toEqual(plain.values[o])
+    } finally {
+      whole.destroy()
+    }
+    await expect(createGpuEngine({ device: gpu.device, pipelineTiles: 0 })).rejects.toThrow(/pipelineTiles must be a positive integer/)
   })
 })
