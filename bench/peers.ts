@@ -10,8 +10,11 @@
  * Not a test: nothing asserts a time. Env: PEERS_QUICK=1 runs B = 2^14 only with 2 repetitions and
  * prints the tables without writing PEERS.md; PEERS_SIZES=14,20 picks the batch sizes (log2).
  */
-import { readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { create, globals } from 'webgpu'
 import { compareResults, createEngine, evaluateCpu, parse, type AutoKernel, type Graph, type Kernel, type Results, type Timings } from '../src/index.js'
 import { COPY_DST, COPY_SRC, STORAGE } from '../src/gpu/buffers.js'
@@ -24,11 +27,24 @@ type Jax = typeof import('@jax-js/jax')
 type JaxArray = import('@jax-js/jax').Array
 
 const QUICK = process.env.PEERS_QUICK === '1'
+/**
+ * Each contender runs in its own Node process (as a user's app holds one library): one library's
+ * garbage and the allocator state it leaves (fresh result memory faults in, or is reused) never
+ * land on the next one's clock. `--child <name> --out <file>` is one such process; PEERS_SHARED=1
+ * runs everything in this process instead.
+ */
+const CHILD = process.argv.includes('--child') ? process.argv[process.argv.indexOf('--child') + 1] : undefined
+const CHILD_OUT = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : undefined
+const SHARED = process.env.PEERS_SHARED === '1'
+/** Whether this process measures `name` (a contender; its resident form runs in its own process too). */
+const measures = (name: string) => (CHILD === undefined ? SHARED : CHILD === name)
 const SIZES = process.env.PEERS_SIZES?.split(',').map((k) => 1 << Number(k))
 const BATCHES = SIZES ?? (QUICK ? [1 << 14] : [1 << 14, 1 << 18, 1 << 20, 1 << 22])
 /** Run with node --expose-gc (npm run bench:peers does): a collection before each timed block. */
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const REPS = QUICK ? 2 : 5
+/** Untimed runs after the first (which is reported as the first call). */
+const WARM_UPS = QUICK ? 0 : 2
 /** Results are checked on this many bindings spread evenly over the batch (the f64 reference is slow). */
 const SAMPLE = 1 << 14
 /** A library "agrees with the reference" below this scaled error (compareResults; float32 arithmetic). */
@@ -333,6 +349,7 @@ for (const w of WORKLOADS) {
     const { batch, columns, idx, reference } = batchFor(w, graph, B)
 
     for (const c of CONTENDERS) {
+      if (!measures(c.name)) continue
       const cell: Cell = {}
       cells.set(key(w.id, B, c.name), cell)
       try {
@@ -342,6 +359,8 @@ for (const w of WORKLOADS) {
         await c.prepare(w, graph)
         let out = await c.run(w, batch)
         cell.firstMs = performance.now() - t
+        // Two more untimed runs: every library reaches its steady state (jit tiers, allocator).
+        for (let r = 0; r < WARM_UPS; r++) out = await c.run(w, batch)
         const times: number[] = []
         for (let r = 0; r < REPS; r++) {
           t = performance.now()
@@ -358,7 +377,7 @@ for (const w of WORKLOADS) {
 
     // wavegrad's transfer floor (every upload, copy and readback, no compute) and its time split.
     const kernel = wavegradKernels.get(w.id)
-    if (kernel) {
+    if (kernel && measures('wavegrad GPU')) {
       const bindings = Object.fromEntries(graph.inputs.map((name, i) => [name, columns[i]!]))
       await kernel.run(bindings, { transferOnly: true })
       const times: number[] = []
@@ -468,6 +487,7 @@ for (const w of WORKLOADS) {
   const graph = parse(w.source)
   const { batch, columns, idx, reference } = batchFor(w, graph, RESIDENT_B)
   for (const name of residentNames) {
+    if (!measures(name === 'wavegrad' ? 'wavegrad GPU' : name)) continue
     const cell: Cell = {}
     residentCells.set(`${w.id}|${name}`, cell)
     let held: { run: Resident; free: () => void } | undefined
@@ -490,6 +510,45 @@ for (const w of WORKLOADS) {
     }
     console.log(`${w.id} resident B=2^${Math.log2(RESIDENT_B)} ${name.padEnd(14)} ${cell.failed ? `FAILED: ${cell.failed}` : `${cell.ms!.toFixed(1)} ms, max error ${cell.error!.toExponential(1)}`}`)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One process per contender: a child hands its measurements back; the parent runs the children in
+// turn and merges what they measured.
+
+interface Measured {
+  cells: [string, Cell][]
+  floors: [string, number][]
+  splits: [string, Timings][]
+  autoBackends: [string, string][]
+  residentCells: [string, Cell][]
+  tfWasmThreads: number
+}
+if (CHILD !== undefined) {
+  const measured: Measured = { cells: [...cells], floors: [...floors], splits: [...splits], autoBackends: [...autoBackends], residentCells: [...residentCells], tfWasmThreads }
+  writeFileSync(CHILD_OUT!, JSON.stringify(measured))
+  auto.destroy()
+  process.exit(0)
+}
+if (!SHARED) {
+  const dir = mkdtempSync(join(tmpdir(), 'wavegrad-peers-'))
+  for (const c of CONTENDERS) {
+    const out = join(dir, `${CONTENDERS.indexOf(c)}.json`)
+    console.log(`--- ${c.name}: its own process`)
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', c.name, '--out', out], { stdio: 'inherit', env: process.env })
+    if (child.status !== 0 || !existsSync(out)) {
+      console.log(`${c.name}: its process failed (status ${child.status})`)
+      continue
+    }
+    const m = JSON.parse(readFileSync(out, 'utf8')) as Measured
+    for (const [k, v] of m.cells) cells.set(k, v)
+    for (const [k, v] of m.floors) floors.set(k, v)
+    for (const [k, v] of m.splits) splits.set(k, v)
+    for (const [k, v] of m.autoBackends) autoBackends.set(k, v)
+    for (const [k, v] of m.residentCells) residentCells.set(k, v)
+    if (m.tfWasmThreads) tfWasmThreads = m.tfWasmThreads
+  }
+  rmSync(dir, { recursive: true, force: true })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,7 +701,7 @@ straight-line code with the weights inlined (forward through both layers, then b
 built once from the weights. Its error column checks that hand derivation too.
 
 Timing: end to end from JS typed arrays to JS typed arrays (tensor creation / upload, compute,
-readback of the value and every gradient), median of ${REPS} after one warm-up run at each B (the
+readback of the value and every gradient), median of ${REPS} after ${1 + WARM_UPS} warm-up runs at each B (the
 first call of a workload includes each library's compile: wavegrad's \`engine.compile\` + \`ready\`,
 jax-js's jit trace and kernels, TF.js's shaders; jax-js and TF.js also rebuild for each new shape). Inputs are
 handed over in each library's natural layout, prepared before the clock starts: one Float32Array
@@ -651,8 +710,7 @@ jax-js (their gradient comes back as [B, 4]). **Transfer floor**: wavegrad's \`k
 transferOnly: true })\` — the same uploads, copies and readbacks with no compute dispatch: no
 WebGPU library moves these bytes through the same driver for free. The split column is one extra
 wavegrad run with \`{ profile: true }\` (stages serialized and each awaited, so it is a breakdown, not a
-timing to compare with the median). Node runs with \`--expose-gc\`: the heap is collected before each
-library's block, so no library pays for the previous one's garbage.
+timing to compare with the median). ${SHARED ? 'All libraries ran in one process (PEERS_SHARED=1); Node runs with \`--expose-gc\` and the heap is collected before each library\'s block.' : 'Each library ran in its own Node process (as an app holds one library), so no library pays for the garbage, or the allocator state, another one left: on this machine the first touch of fresh result memory costs ~0.5 ms per MiB, and whether an allocation gets fresh or reused pages depends on what ran before it. Within a process the heap is collected (\`--expose-gc\`) before each block.'}
 
 Errors: \`compareResults\` (scaled error: |a − r| / (|r| + 1e-2·peak(row) + 1e-6)) against wavegrad's
 float64 reference \`evaluateCpu\`, on ${SAMPLE.toLocaleString('en-US')} bindings spread evenly over each batch (all of them at

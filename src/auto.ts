@@ -9,7 +9,8 @@
  * its nodes), `heavy` of them in transcendental ops (cost ≥ HEAVY_COST), over `inputs` array inputs
  * and `rows` result rows; on the CPU each node of the graph costs its kind's measured ms per binding
  * (CpuCosts: `light` for arithmetic, each transcendental kind timed once per engine when a graph
- * first has it, forward and reverse sweep included), `compute` in all.
+ * first has it, forward and reverse sweep included), `compute` in all; a graph of arithmetic only
+ * runs as a WebAssembly SIMD kernel, `wasmLight` per node and `wasmValue` per value instead.
  *   CPU ms = B·compute/T + B·cpu.value·(inputs·(T > 1 ? 2 : 1) + rows)  (+ cpu.fixed when T > 1)
  *   GPU ms = gpu.fixed + B·(gpu.up·inputs + (gpu.base + gpu.light·(work − heavy) + gpu.heavy·heavy)·tier + gpu.down·rows)
  * where T is 1 or the CPU engine's threads (whichever predicts less: the CPU kernel makes the same
@@ -181,7 +182,7 @@ export class AutoKernel {
   /** log(measured / predicted), running mean per backend, and runs counted. */
   readonly #log = { cpu: 0, gpu: 0 }
   readonly #runs = { cpu: 0, gpu: 0 }
-  /** ms per binding of the compiled JavaScript on one thread (from the engine's CpuCosts, at the first batch of SMALL_BATCH or more). */
+  /** ms per binding of the generated JavaScript on one thread (from the engine's CpuCosts, at the first batch of SMALL_BATCH or more). */
   #compute: number | undefined
   readonly #costs: CpuCosts
 
@@ -214,12 +215,20 @@ export class AutoKernel {
       const why = `CPU: a batch of ${size} bindings (under ${SMALL_BATCH}) goes to the CPU without a prediction${gpu ? `; a GPU run alone costs ~${gpu.fixed.toFixed(2)} ms` : ''}`
       return { backend: 'cpu', size, predicted: { cpu: Number.NaN }, threads: 1, correction, cost, why }
     }
-    const wasm = this.#cpu.wasm && cpu.wasmLight !== undefined
-    const compute = (this.#compute ??= wasm ? cost.nodes * cpu.wasmLight! : this.#costs.compute(cost, this.program.jacobian))
-    const threaded = size >= 2 * MIN_PER_THREAD && cpu.threads > 1 ? cpuMs(cpu, cost, compute, size, cpu.threads, wasm) : Infinity
-    const alone = cpuMs(cpu, cost, compute, size, 1, wasm)
-    const threads = threaded < alone ? cpu.threads : 1
-    const cpuPredicted = Math.min(threaded, alone) * correction.cpu
+    // The CPU kernel runs the faster of its wasm kernel (arithmetic only) and generated JavaScript,
+    // alone or over threads: the prediction is the least of those.
+    const js = (this.#compute ??= this.#costs.compute(cost, this.program.jacobian))
+    const ways = [{ compute: js, wasm: false }, ...(this.#cpu.wasm && cpu.wasmLight !== undefined ? [{ compute: cost.nodes * cpu.wasmLight, wasm: true }] : [])]
+    const threadCounts = size >= 2 * MIN_PER_THREAD && cpu.threads > 1 ? [1, cpu.threads] : [1]
+    let best = { ms: Infinity, threads: 1, wasm: false }
+    for (const way of ways) {
+      for (const threads of threadCounts) {
+        const ms = cpuMs(cpu, cost, way.compute, size, threads, way.wasm)
+        if (ms < best.ms) best = { ms, threads, wasm: way.wasm }
+      }
+    }
+    const { threads, wasm } = best
+    const cpuPredicted = best.ms * correction.cpu
     const fused = this.#gpu?.fusedReady ?? false
     const gpuPredicted = gpu && this.#gpu ? gpuMs(gpu, cost, size, fused) * correction.gpu : undefined
     const backend = gpuPredicted !== undefined && gpuPredicted < cpuPredicted ? 'gpu' : 'cpu'
@@ -227,7 +236,7 @@ export class AutoKernel {
     const gpuPart = gpuPredicted === undefined ? `no WebGPU device${this.calibration.gpu ? '' : ' (the engine has none)'}` : `GPU ${f(gpuPredicted)} ms (${fused ? 'fused kernel' : 'interpreter until the fused kernel is built'})`
     const why =
       `${backend === 'gpu' ? 'GPU' : 'CPU'}: for ${size} bindings of ${cost.nodes} operations (${cost.inputs} inputs, ${cost.rows} rows) ` +
-      `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}) and ${gpuPart}`
+      `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}${wasm ? ', WebAssembly SIMD' : ''}) and ${gpuPart}`
     return { backend, size, predicted: { cpu: cpuPredicted, ...(gpuPredicted === undefined ? {} : { gpu: gpuPredicted }) }, threads, ...(gpuPredicted === undefined ? {} : { tier: fused ? ('fused' as const) : ('interpreter' as const) }), correction, cost, why }
   }
 

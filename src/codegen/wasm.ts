@@ -261,9 +261,15 @@ function kernel(program: Program, f32Rows: boolean, f32Inputs: readonly boolean[
         case 'where': // c !== 0 ? a : b
           get(b), get(c), get(a), get(zero), simdOp(SIMD.ne), simdOp(SIMD.bitselect)
           break
-        case 'gmadd': // g === 0 ? acc : acc + g·p
-          get(a), get(a), get(b), get(c), simdOp(SIMD.mul), simdOp(SIMD.add), get(b), get(zero), simdOp(SIMD.eq), simdOp(SIMD.bitselect)
+        case 'gmadd': {
+          // g === 0 ? acc : acc + g·p; a constant g (a sweep's constant partial) takes one branch for every lane.
+          const g = graph.args(id)[1]!
+          const constantG = graph.kind(g) === 'const' ? graph.constValue(g) : undefined
+          if (constantG === 0) get(a)
+          else if (constantG !== undefined) get(a), get(b), get(c), simdOp(SIMD.mul), simdOp(SIMD.add)
+          else get(a), get(a), get(b), get(c), simdOp(SIMD.mul), simdOp(SIMD.add), get(b), get(zero), simdOp(SIMD.eq), simdOp(SIMD.bitselect)
           break
+        }
         default: // comparisons: test(a, b) ? 1 : 0
           get(one), get(zero), get(a), get(b), simdOp(SIMD[kind as 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne']), simdOp(SIMD.bitselect)
       }

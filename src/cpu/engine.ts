@@ -11,8 +11,8 @@
  */
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
-import type { CompiledJs } from '../codegen/js.js'
-import { compileProgram } from '../codegen/wasm.js'
+import { emitJs, type CompiledJs } from '../codegen/js.js'
+import { emitWasm } from '../codegen/wasm.js'
 import { BindingError, GraphError } from '../errors.js'
 import type { Graph } from '../graph.js'
 import { BUILTIN_OPS } from '../ops.js'
@@ -63,42 +63,52 @@ class Balance {
 }
 
 /**
- * Threads or the calling thread alone, for one kernel, by measurement. Threads cost shared copies of
- * the inputs, shared result memory (first touched by several threads: page faults contend) and
- * messages; for a graph of a few operations per binding (memory-bound) one thread was measured
- * faster on 2 cores (F1 at 2^20: 2.8–6 ms alone, 7–13 ms over 2 threads), for a tanh network ~2x
- * slower. Both ways are tried once, then the faster per binding runs, and every 16th run tries the
- * other again (machines and batch sizes drift).
+ * One of two ways to run a kernel, chosen by measurement: threads or the calling thread alone;
+ * WebAssembly SIMD or generated JavaScript. Threads cost shared copies of the inputs, shared result
+ * memory (first touched by several threads: page faults contend) and messages: for a graph of a few
+ * operations per binding (memory-bound) one thread was measured faster on 2 cores (F1 at 2^20:
+ * 2.8–6 ms alone, 7–13 ms over 2 threads), for a tanh network ~2x slower. f64x2 lanes beat
+ * generated JavaScript on the seed graph (2.4 vs 3.1 ms at 2^20) and lost on Rosenbrock (4.4 vs 3.9
+ * ms: its masks and block copies). Way A is tried first, then B, then the faster per binding
+ * runs, and every 16th time the other is tried again (machines and batch sizes drift).
  */
-class Modes {
-  /** ms per binding of the last threaded / single run (NaN: not yet measured). */
-  #threaded = Number.NaN
-  #single = Number.NaN
-  #runs = 0
+class Choice {
+  /** ms per binding of each way (NaN: not yet measured), a running mean. */
+  #a = Number.NaN
+  #b = Number.NaN
+  #picks = 0
 
-  threads(): boolean {
-    this.#runs++
-    if (Number.isNaN(this.#threaded)) return true
-    if (Number.isNaN(this.#single)) return false
-    const faster = this.#threaded < this.#single
-    return this.#runs % 16 === 0 ? !faster : faster
+  /** Whether way A runs next (exploring both first, then every 16th time the slower). */
+  pick(): boolean {
+    this.#picks++
+    if (Number.isNaN(this.#a)) return true
+    if (Number.isNaN(this.#b)) return false
+    return this.#picks % 16 === 0 ? !this.preferred : this.preferred
   }
 
-  learn(threaded: boolean, size: number, ms: number): void {
+  /** Whether way A is the faster so far (A until B has been measured faster). */
+  get preferred(): boolean {
+    return !(this.#b < this.#a)
+  }
+
+  learn(a: boolean, size: number, ms: number): void {
     const per = ms / size
-    if (threaded) this.#threaded = Number.isNaN(this.#threaded) ? per : (this.#threaded + per) / 2
-    else this.#single = Number.isNaN(this.#single) ? per : (this.#single + per) / 2
+    if (a) this.#a = Number.isNaN(this.#a) ? per : (this.#a + per) / 2
+    else this.#b = Number.isNaN(this.#b) ? per : (this.#b + per) / 2
   }
 }
 
 /** The element type of result arrays: the CPU engine computes in float64 either way. */
 export type CpuOutput = 'float64' | 'float32'
 
-/** A graph compiled to JavaScript. */
+/** What a result's backend says after the engine's description where the wasm kernel ran. */
+const WASM_SUFFIX = '; WebAssembly SIMD'
+
+/** A graph compiled to WebAssembly SIMD (arithmetic only) and generated JavaScript. */
 export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
-  readonly #run: CompiledJs
-  /** The kernel is WebAssembly SIMD (an arithmetic-only graph: codegen/wasm.ts), not generated JavaScript. */
-  readonly wasm: boolean
+  /** The WebAssembly SIMD kernel, for a graph of arithmetic only (codegen/wasm.ts). */
+  readonly #wasm: CompiledJs | undefined
+  #js: CompiledJs | undefined
   readonly #version: number
   /** Whether worker threads know every op of the graph as compiled (see builtinOnly). */
   readonly #threadable: boolean
@@ -108,13 +118,15 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   #seen = 0
   /** How a threaded run splits its batch (the calling thread's share). */
   readonly #balance = new Balance()
-  /** Whether threads pay for this graph (with `adaptive`). */
-  readonly #modes = new Modes()
+  /** Whether threads pay for this graph (with `adaptive`): A = threads. */
+  readonly #threads = new Choice()
+  /** Whether the wasm kernel beats generated JavaScript for this graph: A = wasm. */
+  readonly #code = new Choice()
   constructor(
     readonly graph: Graph,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
     readonly program: Program,
-    /** Every result's `backend` starts with it (the engine's, and "; WebAssembly SIMD" for a wasm kernel). */
+    /** Every result's `backend` starts with it (then "; WebAssembly SIMD" where the wasm kernel ran). */
     readonly description: string,
     /** The engine's worker threads, where it has them. */
     readonly pool: () => Promise<WorkerPool | undefined> = async () => undefined,
@@ -128,10 +140,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
      */
     readonly adaptive = false,
   ) {
-    const compiled = compileProgram(program)
-    this.#run = compiled.run
-    this.wasm = compiled.wasm
-    if (this.wasm) this.description = `${description}; WebAssembly SIMD`
+    this.#wasm = emitWasm(program)
+    if (!this.#wasm) this.#js = emitJs(program)
     this.#version = graph.version
     this.#threadable = builtinOnly(graph)
   }
@@ -157,12 +167,20 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)
     const pool = parts >= 2 && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
-    const here = () => this.#results(this.#compute(sources, size, reference), size, weights, `${this.description}${path}`)
+    const here = () => {
+      // The calling thread alone: wasm or generated JavaScript, the faster measured (big batches teach it).
+      const wasm = this.#wasm !== undefined && !reference && (size >= MIN_PER_THREAD ? this.#code.pick() : this.#code.preferred)
+      const started = performance.now()
+      const rows = this.#compute(sources, size, reference, wasm)
+      if (this.#wasm && !reference && size >= MIN_PER_THREAD) this.#code.learn(wasm, size, performance.now() - started)
+      return this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}${path}`)
+    }
     if (!pool || pool.broken) return here()
-    const threaded = reference || !this.adaptive || this.#modes.threads()
+    const threaded = reference || !this.adaptive || this.#threads.pick()
     const started = performance.now()
-    const done = <R>(r: R) => (this.#modes.learn(threaded, size, performance.now() - started), r)
+    const done = <R>(r: R) => (this.#threads.learn(threaded, size, performance.now() - started), r)
     if (!threaded) return done(here())
+    const wasm = this.#wasm !== undefined && !reference && this.#code.preferred
     const n = Math.min(parts, pool.size + 1)
     // The calling thread copies the workers' inputs before it computes its own part: its part is
     // the smaller one, sized from the last run's measured costs so that every thread ends together.
@@ -180,7 +198,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     working.catch(() => undefined)
     try {
       const t1 = performance.now()
-      this.#fill(sources, rows, 0, mine, reference)
+      this.#fill(sources, rows, 0, mine, reference, wasm)
       this.#balance.learn(size, mine, t1 - t0, performance.now() - t1)
       await working
     } catch (e) {
@@ -188,7 +206,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
       if (!pool.broken) throw e
       return here()
     }
-    return done(this.#results(rows, size, weights, `${this.description}, ${n} threads${path}`))
+    return done(this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}, ${n} threads${path}`))
   }
 
   /** A result row of the engine's output type; shared memory where threads write it. */
@@ -219,15 +237,21 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     return { size, sources: sources as readonly (ArrayLike<number> | number)[], weights }
   }
 
-  #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false): A[] {
+  #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false, wasm = false): A[] {
     const rows = this.program.rows.map(() => this.#row(size))
-    this.#fill(sources, rows, 0, size, reference)
+    this.#fill(sources, rows, 0, size, reference, wasm)
     return rows
   }
 
-  #fill(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean): void {
+  #fill(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean, wasm: boolean): void {
     if (reference) evaluateProgram(this.program, sources, rows, start, len)
-    else this.#run(sources, rows, start, len)
+    else if (wasm) this.#wasm!(sources, rows, start, len)
+    else (this.#js ??= emitJs(this.program))(sources, rows, start, len)
+  }
+
+  /** Whether the graph has a WebAssembly SIMD kernel (arithmetic only; it and generated JavaScript are timed against each other). */
+  get wasm(): boolean {
+    return this.#wasm !== undefined
   }
 
   #results(rows: A[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<A> {

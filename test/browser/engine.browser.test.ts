@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
-import { compareResults, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine, type OpName, type Results } from '../../src/index.js'
+import { compareResults, createEngine, createGpuEngine, evaluateCpu, Graph, OP_NAMES, OPS, parse, type GpuEngine, type OpName, type Results } from '../../src/index.js'
 import { expectMatchesReference, opCase, randomArray, randomDag, rng } from '../gpu/setup.js'
 
 let engine: GpuEngine
@@ -230,5 +230,30 @@ describe('errors are never silent in the browser either', () => {
     const e = await createGpuEngine()
     e.destroy()
     await expect(e.evaluate(parse('f = x'), { x: [1] })).rejects.toThrow(/destroyed/)
+  })
+})
+
+describe('createEngine() in the page: the auto engine', () => {
+  test('calibrates, explains, and runs on both backends with the reference numbers (the CPU one on the page thread: no workers here)', async () => {
+    const auto = await createEngine()
+    try {
+      expect(auto.kind).toBe('auto')
+      expect(auto.gpu).toBeDefined()
+      expect(auto.calibration.cpu.threads).toBe(1)
+      const g = parse('f = (1-x)^2 + 100*(y-x^2)^2')
+      const r = rng(5)
+      const b = { x: randomArray(r, 5000, -2, 2), y: randomArray(r, 5000, -1, 3) }
+      const why = auto.explain(g, 5000)
+      expect(why.backend).toBe(why.predicted.gpu! < why.predicted.cpu ? 'gpu' : 'cpu')
+      const ran = await auto.evaluate(g, b)
+      expect(ran.backend.startsWith('cpu-js') ? 'cpu' : 'gpu').toBe(why.backend)
+      const cpu = await auto.evaluate(g, b, { backend: 'cpu' })
+      const want = evaluateCpu(g, b)
+      expect(Array.from(cpu.values.f!)).toEqual(Array.from(want.values.f!, Math.fround))
+      expect(Array.from(cpu.jacobian.f!.x!)).toEqual(Array.from(want.jacobian.f!.x!, Math.fround))
+      expectMatchesReference((await auto.evaluate(g, b, { backend: 'gpu' })) as Parameters<typeof expectMatchesReference>[0], g, b, 1e-4)
+    } finally {
+      auto.destroy()
+    }
   })
 })

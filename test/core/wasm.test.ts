@@ -147,4 +147,27 @@ describe('WebAssembly SIMD kernels', () => {
     }
     expect(createCpuEngine().compile(parse('f = sin(x)')).wasm).toBe(false)
   })
+
+  test('wasm and generated JavaScript are timed against each other on big batches: wasm first, then JavaScript, the same numbers', async () => {
+    const g = parse('e = (a*4 + 3)*(a + 2)')
+    const [a] = columns(10000, 4)
+    const cpu = createCpuEngine({ threads: 1 })
+    try {
+      const kernel = cpu.compile(g)
+      const want = evaluateCpu(g, { a })
+      const backends: string[] = []
+      for (let i = 0; i < 3; i++) {
+        const got = await kernel.run({ a })
+        backends.push(got.backend)
+        expect(got.values).toEqual(want.values)
+        expect(got.jacobian).toEqual(want.jacobian)
+      }
+      expect(backends[0]).toMatch(/WebAssembly SIMD$/)
+      expect(backends[1]).toBe(cpu.description)
+      // Small batches run whichever was faster, without timing it.
+      expect((await kernel.run({ a: a.subarray(0, 10) })).values.e).toEqual(want.values.e!.subarray(0, 10))
+    } finally {
+      cpu.destroy()
+    }
+  })
 })
