@@ -102,40 +102,32 @@ const wavegradKernels = new Map<string, Kernel>()
 /** The backend each wavegrad (auto) cell ran on, by workload and B. */
 const autoBackends = new Map<string, string>()
 
-const wavegrad: Contender = {
-  name: 'wavegrad',
-  kind: 'webgpu',
-  async prepare(w, graph) {
-    if (autoKernels.has(w.id)) return
-    const kernel = auto.compile(graph)
-    await kernel.ready
-    autoKernels.set(w.id, kernel)
-  },
-  async run(w, batch) {
-    const kernel = autoKernels.get(w.id)!
-    const r = await kernel.run(Object.fromEntries(kernel.graph.inputs.map((n, i) => [n, batch.columns[i]!])))
-    autoBackends.set(`${w.id}|${batch.size}`, r.backend.startsWith('cpu-js') ? (r.backend.includes('threads') ? `CPU ${r.backend.match(/(\d+) threads/)![1]} threads` : 'CPU') : 'GPU')
-    const out = kernel.graph.outputs[0]!
-    return { value: r.values[out]!, grad: { columns: kernel.graph.inputs.map((n) => r.jacobian[out]![n]!) } }
-  },
+/** wavegrad through one of its engines: compile + ready untimed, then kernel.run per batch. */
+function wavegradContender<K extends Kernel | AutoKernel>(name: string, compile: (graph: Graph) => K, kernels: Map<string, K>, ran?: (id: string, size: number, backend: string) => void): Contender {
+  return {
+    name,
+    kind: 'webgpu',
+    async prepare(w, graph) {
+      if (kernels.has(w.id)) return
+      const kernel = compile(graph)
+      await kernel.ready
+      kernels.set(w.id, kernel)
+    },
+    async run(w, batch) {
+      const kernel = kernels.get(w.id)!
+      const r = await kernel.run(Object.fromEntries(kernel.graph.inputs.map((n, i) => [n, batch.columns[i]!])))
+      ran?.(w.id, batch.size, r.backend)
+      const out = kernel.graph.outputs[0]!
+      return { value: r.values[out]!, grad: { columns: kernel.graph.inputs.map((n) => r.jacobian[out]![n]!) } }
+    },
+  }
 }
 
-const wavegradGpu: Contender = {
-  name: 'wavegrad GPU',
-  kind: 'webgpu',
-  async prepare(w, graph) {
-    if (wavegradKernels.has(w.id)) return
-    const kernel = engine.compile(graph)
-    await kernel.ready
-    wavegradKernels.set(w.id, kernel)
-  },
-  async run(w, batch) {
-    const kernel = wavegradKernels.get(w.id)!
-    const r = await kernel.run(Object.fromEntries(kernel.graph.inputs.map((n, i) => [n, batch.columns[i]!])))
-    const out = kernel.graph.outputs[0]!
-    return { value: r.values[out]!, grad: { columns: kernel.graph.inputs.map((n) => r.jacobian[out]![n]!) } }
-  },
-}
+const wavegrad = wavegradContender('wavegrad', (g) => auto.compile(g), autoKernels, (id, size, backend) => {
+  const threads = /(\d+) threads/.exec(backend)?.[1]
+  autoBackends.set(`${id}|${size}`, backend.startsWith('cpu-js') ? (threads ? `CPU ${threads} threads` : 'CPU') : 'GPU')
+})
+const wavegradGpu = wavegradContender('wavegrad GPU', (g) => engine.compile(g), wavegradKernels)
 
 /**
  * Plain JS: what a user writes by hand — float64 arithmetic, hand-derived gradients, one thread,
