@@ -34,11 +34,12 @@ import { describe, Graph, type Expr } from './graph.js'
 import { OPS, type OpName, type OpSpec } from './ops.js'
 import { createGpuEngine, type CompileOptions, type GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 import { DeviceError } from './gpu/errors.js'
-import type { Kernel, Timings } from './gpu/kernel.js'
+import type { GpuResults, Kernel, RunOptions, Timings } from './gpu/kernel.js'
 import { parse } from './parse.js'
 import { segmentCost } from './plan.js'
 import { programOf, type Program } from './program.js'
-import type { Results, SumOptions } from './results.js'
+import { evaluateProgram } from './reference.js'
+import type { Results } from './results.js'
 
 /** Below this many bindings a run goes to the CPU without probing: a GPU run's fixed cost alone exceeds the work. */
 export const SMALL_BATCH = 256
@@ -81,6 +82,8 @@ export interface Calibration {
     readonly light: number
     /** Per binding and value read or written (fresh result memory included). */
     readonly value: number
+    /** Per binding and node of the program on the reference engine (a graph's first bindings of generated JavaScript: CpuEngineOptions.compileAfter). */
+    readonly reference: number
     /** As `light`, for a graph of arithmetic only on its WebAssembly SIMD kernel (absent without wasm SIMD). */
     readonly wasmLight?: number
     /** As `value`, on a WebAssembly SIMD kernel (its copies in and out of the kernel's memory included). */
@@ -127,10 +130,20 @@ export interface Explanation {
   readonly why: string
 }
 
-export interface AutoRunOptions extends SumOptions {
+/**
+ * A run's options: the CPU's and GPU's own (weights), the GPU engine's (RunOptions: sumsOnly, into,
+ * tier, profile, transferOnly: any of them sends the run to the GPU), and `backend`.
+ */
+export interface AutoRunOptions extends RunOptions {
   /** Run on this backend whatever the model says. */
   readonly backend?: 'gpu' | 'cpu'
 }
+
+/** A run's results: from the GPU, also its tier (and totals, timings where asked for). */
+export type AutoResults = Results<Float32Array> & Partial<Pick<GpuResults, 'tier' | 'totals' | 'timings'>>
+
+/** RunOptions only the GPU engine has: a run with any of them set goes to the GPU. */
+const GPU_ONLY: readonly (keyof RunOptions)[] = ['sumsOnly', 'into', 'tier', 'profile', 'transferOnly']
 
 /** The cost features of a program. */
 export function graphCost(program: Program): GraphCost {
@@ -217,7 +230,8 @@ export class AutoKernel {
     }
     // The CPU kernel runs the faster of its wasm kernel (arithmetic only) and generated JavaScript,
     // alone or over threads: the prediction is the least of those.
-    const js = (this.#compute ??= this.#costs.compute(cost, this.program.jacobian))
+    // A graph's first bindings of generated JavaScript run on the reference engine (V8 warms up).
+    const js = this.#cpu.warmingUp(size) ? cost.nodes * cpu.reference : (this.#compute ??= this.#costs.compute(cost, this.program.jacobian))
     const ways = [{ compute: js, wasm: false }, ...(this.#cpu.wasm && cpu.wasmLight !== undefined ? [{ compute: cost.nodes * cpu.wasmLight, wasm: true }] : [])]
     const threadCounts = size >= 2 * MIN_PER_THREAD && cpu.threads > 1 ? [1, cpu.threads] : [1]
     let best = { ms: Infinity, threads: 1, wasm: false }
@@ -236,25 +250,28 @@ export class AutoKernel {
     const gpuPart = gpuPredicted === undefined ? `no WebGPU device${this.calibration.gpu ? '' : ' (the engine has none)'}` : `GPU ${f(gpuPredicted)} ms (${fused ? 'fused kernel' : 'interpreter until the fused kernel is built'})`
     const why =
       `${backend === 'gpu' ? 'GPU' : 'CPU'}: for ${size} bindings of ${cost.nodes} operations (${cost.inputs} inputs, ${cost.rows} rows) ` +
-      `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}${wasm ? ', WebAssembly SIMD' : ''}) and ${gpuPart}`
+      `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}${wasm ? ', WebAssembly SIMD' : this.#cpu.warmingUp(size) ? ', the reference engine while V8 warms up' : ''}) and ${gpuPart}`
     return { backend, size, predicted: { cpu: cpuPredicted, ...(gpuPredicted === undefined ? {} : { gpu: gpuPredicted }) }, threads, ...(gpuPredicted === undefined ? {} : { tier: fused ? ('fused' as const) : ('interpreter' as const) }), correction, cost, why }
   }
 
   /** Values and Jacobians on the backend explain() picks (or `options.backend`), in Float32Array. */
-  async run(bindings: Bindings, options: AutoRunOptions = {}): Promise<Results<Float32Array>> {
+  async run(bindings: Bindings, options: AutoRunOptions = {}): Promise<AutoResults> {
     const { backend: asked, ...run } = options
     if (asked !== undefined && asked !== 'gpu' && asked !== 'cpu') throw new BindingError(`backend must be 'gpu' or 'cpu', got ${describe(asked)}`)
-    if (asked === 'gpu' && !this.#gpu) throw new DeviceError('backend: this engine has no WebGPU device (see engine.gpuError)', 'no-adapter')
+    const gpuOnly = GPU_ONLY.filter((k) => run[k] !== undefined && run[k] !== false)
+    if (asked === 'cpu' && gpuOnly.length) throw new BindingError(`backend 'cpu' cannot take the GPU engine's option${gpuOnly.length > 1 ? 's' : ''} ${gpuOnly.join(', ')}`)
     const { size, resident } = batchOf(this.graph, bindings)
+    const needsGpu = asked === 'gpu' || resident || gpuOnly.length > 0
+    if (needsGpu && !this.#gpu) throw new DeviceError(`this run needs the GPU (${asked === 'gpu' ? "backend: 'gpu'" : resident ? 'an input in a GPU buffer' : gpuOnly.join(', ')}), and this engine has no WebGPU device (see engine.gpuError)`, 'no-adapter')
     const plan = this.explain(size)
-    const backend = resident ? 'gpu' : (asked ?? plan.backend)
+    const backend = needsGpu ? 'gpu' : (asked ?? plan.backend)
     const started = performance.now()
-    const result = backend === 'gpu' ? await this.#gpu!.run(bindings, run) : await this.#cpu.run(bindings, run)
+    const result = backend === 'gpu' ? await this.#gpu!.run(bindings, run) : await this.#cpu.run(bindings, { ...(run.weights === undefined ? {} : { weights: run.weights }) })
     const ms = performance.now() - started
     // Learn from runs the prediction was for: not a first run (compiling, warming up), not the
     // reference engine's warm-up bindings, not a GPU run on a tier the prediction did not assume.
     const uncorrected = (backend === 'gpu' ? plan.predicted.gpu! / plan.correction.gpu : plan.predicted.cpu / plan.correction.cpu) || 0
-    const comparable = backend === 'cpu' ? !result.backend.includes('reference engine') : (result as { tier?: string }).tier === plan.tier
+    const comparable = !gpuOnly.length && (backend === 'cpu' ? !result.backend.includes('reference engine') : (result as AutoResults).tier === plan.tier)
     // (A backend's first runs compile, warm V8 up, or explore threads: they teach nothing.)
     if (this.#runs[backend]++ >= WARM_RUNS && comparable && uncorrected > 0 && size >= MIN_PER_THREAD) {
       const seen = Math.min(this.#runs[backend] - WARM_RUNS, 8)
@@ -324,7 +341,7 @@ export class AutoEngine {
     return new AutoKernel(graph, programOf(graph, { jacobian }), this.cpu.compile(graph, { jacobian }), this.gpu?.compile(graph, { jacobian }), this.calibration, this.#costs)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings, options: AutoRunOptions & CompileOptions = {}): Promise<Results<Float32Array>> {
+  async evaluate(graph: Graph, bindings: Bindings, options: AutoRunOptions & CompileOptions = {}): Promise<AutoResults> {
     const { jacobian = true, ...run } = options
     return this.#kernelFor(graph, jacobian).run(bindings, run)
   }
@@ -464,6 +481,21 @@ class CpuCosts {
   }
 }
 
+/** ms per binding and program node of the reference engine (evaluateProgram), on a probe's program: the best of three after a warm-up. */
+function referenceRate(program: Program): number {
+  const size = 1 << 12
+  const inputs = probeInputs(size)
+  const rows = program.rows.map(() => new Float64Array(size))
+  evaluateProgram(program, inputs, rows, 0, size)
+  let ms = Infinity
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now()
+    evaluateProgram(program, inputs, rows, 0, size)
+    ms = Math.min(ms, performance.now() - t)
+  }
+  return ms / size / graphCost(program).nodes
+}
+
 /** CPU rates: the light probe (per arithmetic node) and one addition into fresh result arrays (memory), ~20 ms. */
 function calibrateCpu(threads: number): Calibration['cpu'] {
   const light = programOf(probeGraph('light'))
@@ -475,7 +507,7 @@ function calibrateCpu(threads: number): Calibration['cpu'] {
   const cost = graphCost(memory)
   const valueMs = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true) - lightMs) / (cost.inputs + cost.rows)
   // The same probes as wasm SIMD kernels, where this runtime has them (an arithmetic-only graph's CPU kernel).
-  const rates = { light: lightMs, value: valueMs, threads, fixed: 0.3 }
+  const rates = { light: lightMs, value: valueMs, reference: referenceRate(light), threads, fixed: 0.3 }
   if (!wasmComputes(light) || !emitWasm(light)) return rates
   const wasmLight = cpuProbe(light, probeInputs(CPU_PROBE), CPU_PROBE, false, true) / count
   const wasmValue = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true, true) - wasmLight) / (cost.inputs + cost.rows)

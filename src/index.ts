@@ -32,7 +32,7 @@ export { AUTO_BUILD_MS, Kernel, type Tier, type GpuResidentResults, type GpuResu
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'
 export { COMPILE_AFTER, CpuEngine, CpuKernel, createCpuEngine, type CpuEngineOptions, type CpuOutput } from './cpu/engine.js'
 export { createEngine, type Engine, type EngineOptions } from './engines.js'
-export { AutoEngine, AutoKernel, createAutoEngine, graphCost, SMALL_BATCH, type AutoRunOptions, type Calibration, type Explanation, type GraphCost } from './auto.js'
+export { AutoEngine, AutoKernel, createAutoEngine, graphCost, SMALL_BATCH, type AutoResults, type AutoRunOptions, type Calibration, type Explanation, type GraphCost } from './auto.js'
 export { planKernels, COST_BUDGET, HARDWARE_COST_BUDGET, segmentCost, predictCompileMs, predictPlanCompileMs, rangeCompileMs, SOFTWARE_COMPILE_MODEL, type Plan, type PlanOptions, type KernelPlan, type Row, type ScratchLayout } from './plan.js'
 export { emitWgsl, kernelSources, type KernelSource } from './codegen/wgsl.js'
 export { graphToJSON, graphFromJSON, GRAPH_FORMAT, GRAPH_FORMAT_VERSION, type GraphJSON, type GraphNodeJSON, type JsonNumber, type FromJSONOptions } from './serialize.js'

@@ -141,22 +141,24 @@ export function compileProgram(program: Program): { readonly run: CompiledJs; re
 export function emitWasm(program: Program): CompiledJs | undefined {
   if (!hasSimd() || !wasmComputes(program)) return undefined
   // One kernel per pattern of input types (float32 arrays, other arrays and numbers as float64)
-  // and result type, each converting in its loads and stores: TypedArray.set between types costs
+  // and result types (a row float32 or float64), each converting in its loads and stores: TypedArray.set between types costs
   // V8 a generic loop per element (the seed graph ran 1.4x slower than generated JS with it).
   const variants = new Map<string, CompiledJs | null>()
   return (inputs, rows, start, len) => {
-    let key = rows[0] instanceof Float32Array ? 'f' : 'd'
+    let key = ''
+    for (let r = 0; r < rows.length; r++) key += rows[r] instanceof Float32Array ? 'f' : 'd'
     for (let k = 0; k < inputs.length; k++) key += inputs[k] instanceof Float32Array ? 'f' : 'd'
     let run = variants.get(key)
-    if (run === undefined) variants.set(key, (run = kernel(program, key[0] === 'f', Array.from(key.slice(1), (c) => c === 'f')) ?? null))
+    const types = Array.from(key, (c) => c === 'f')
+    if (run === undefined) variants.set(key, (run = kernel(program, types.slice(0, rows.length), types.slice(rows.length)) ?? null))
     // (A module a browser would not compile synchronously: this pattern runs on generated JS.)
     if (run) run(inputs, rows, start, len)
     else (variants.set(key, (run = emitJs(program))), run(inputs, rows, start, len))
   }
 }
 
-/** The kernel for one pattern: float32 results or not, float32 input k or not. */
-function kernel(program: Program, f32Rows: boolean, f32Inputs: readonly boolean[]): CompiledJs | undefined {
+/** The kernel for one pattern: float32 row r or not, float32 input k or not. */
+function kernel(program: Program, f32Rows: readonly boolean[], f32Inputs: readonly boolean[]): CompiledJs | undefined {
   const { graph, schedule } = program.levels
   const nIn = graph.inputs.length
   const nRows = program.rows.length
@@ -216,7 +218,7 @@ function kernel(program: Program, f32Rows: boolean, f32Inputs: readonly boolean[
   const rowsOf = rowsByNode(program)
   const store = (id: number) => {
     for (const r of rowsOf.get(id) ?? []) {
-      if (f32Rows) {
+      if (f32Rows[r]) {
         address(4)
         get(valueOf(id))
         simdOp(SIMD.demote)
@@ -321,7 +323,7 @@ function kernel(program: Program, f32Rows: boolean, f32Inputs: readonly boolean[
   const f32 = new Float32Array(memory.buffer)
   // Views of each region, in the type it holds (f32 regions at 2·BLOCK floats per input slot).
   const inRegion = f32Inputs.map((f, k) => (f ? f32.subarray(2 * k * BLOCK, 2 * k * BLOCK + BLOCK) : f64.subarray(k * BLOCK, (k + 1) * BLOCK)))
-  const rowRegion = Array.from({ length: nRows }, (_, r) => (f32Rows ? f32.subarray(2 * (nIn + r) * BLOCK, 2 * (nIn + r) * BLOCK + BLOCK) : f64.subarray((nIn + r) * BLOCK, (nIn + r + 1) * BLOCK)))
+  const rowRegion = Array.from({ length: nRows }, (_, r) => (f32Rows[r] ? f32.subarray(2 * (nIn + r) * BLOCK, 2 * (nIn + r) * BLOCK + BLOCK) : f64.subarray((nIn + r) * BLOCK, (nIn + r + 1) * BLOCK)))
   return (inputs, rows, start, len) => {
     for (let k = 0; k < nIn; k++) if (typeof inputs[k] === 'number') inRegion[k]!.fill(inputs[k] as number)
     for (let b = start, end = start + len; b < end; b += BLOCK) {

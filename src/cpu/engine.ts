@@ -18,7 +18,7 @@ import type { Graph } from '../graph.js'
 import { BUILTIN_OPS } from '../ops.js'
 import { programOf, type Program } from '../program.js'
 import { evaluateProgram } from '../reference.js'
-import { checkWeights, resultsFromRows, type Results, type SumOptions } from '../results.js'
+import { checkWeights, paramRows, resultsFromRows, type Results, type SumOptions } from '../results.js'
 import { graphToJSON, type GraphJSON } from '../serialize.js'
 import { createPool, defaultThreads, MIN_PER_THREAD, type WorkerPool } from './pool.js'
 
@@ -116,6 +116,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   #json: GraphJSON | undefined
   /** Bindings run so far (see CpuEngineOptions.compileAfter). */
   #seen = 0
+  /** Rows summed over the batch (parameters'). */
+  readonly #summed: ReadonlySet<number>
   /** How a threaded run splits its batch (the calling thread's share). */
   readonly #balance = new Balance()
   /** Whether threads pay for this graph (with `adaptive`): A = threads. */
@@ -140,6 +142,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
      */
     readonly adaptive = false,
   ) {
+    this.#summed = new Set(paramRows(graph, program))
     this.#wasm = emitWasm(program)
     if (!this.#wasm) this.#js = emitJs(program)
     this.#version = graph.version
@@ -162,7 +165,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
     // reference engine, whose loops are warm, gives the same numbers sooner. (A wasm kernel is
     // compiled before its first call.)
-    const reference = !this.wasm && this.#seen + size < this.compileAfter
+    const reference = this.warmingUp(size)
     this.#seen += size
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)
@@ -186,7 +189,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     // the smaller one, sized from the last run's measured costs so that every thread ends together.
     const mine = this.#balance.share(size, n)
     const per = Math.ceil((size - mine) / (n - 1))
-    const rows = this.program.rows.map(() => this.#row(size, true))
+    const rows = this.program.rows.map((_, r) => this.#row(size, true, r))
     const t0 = performance.now()
     const slices = Array.from({ length: n - 1 }, (_, p) => {
       const start = mine + p * per
@@ -209,11 +212,15 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     return done(this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}, ${n} threads${path}`))
   }
 
-  /** A result row of the engine's output type; shared memory where threads write it. */
-  #row(size: number, shared = false): A {
-    const bytes = this.output === 'float32' ? 4 : 8
+  /**
+   * Row r of the engine's output type (shared memory where threads write it); a parameter's row,
+   * summed over the batch and never returned, float64 whatever the output type.
+   */
+  #row(size: number, shared: boolean, r: number): A {
+    const f32 = this.output === 'float32' && !this.#summed.has(r)
+    const bytes = f32 ? 4 : 8
     const buffer = shared ? new SharedArrayBuffer(size * bytes) : new ArrayBuffer(size * bytes)
-    return (this.output === 'float32' ? new Float32Array(buffer) : new Float64Array(buffer)) as A
+    return (f32 ? new Float32Array(buffer) : new Float64Array(buffer)) as A
   }
 
   #graphJson(): GraphJSON {
@@ -238,7 +245,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   }
 
   #compute(sources: readonly (ArrayLike<number> | number)[], size: number, reference = false, wasm = false): A[] {
-    const rows = this.program.rows.map(() => this.#row(size))
+    const rows = this.program.rows.map((_, r) => this.#row(size, false, r))
     this.#fill(sources, rows, 0, size, reference, wasm)
     return rows
   }
@@ -247,6 +254,11 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     if (reference) evaluateProgram(this.program, sources, rows, start, len)
     else if (wasm) this.#wasm!(sources, rows, start, len)
     else (this.#js ??= emitJs(this.program))(sources, rows, start, len)
+  }
+
+  /** Whether a run of `size` bindings now would run on the reference engine (see compileAfter). */
+  warmingUp(size: number): boolean {
+    return !this.wasm && this.#seen + size < this.compileAfter
   }
 
   /** Whether the graph has a WebAssembly SIMD kernel (arithmetic only; it and generated JavaScript are timed against each other). */

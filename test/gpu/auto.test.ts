@@ -6,7 +6,8 @@
  * explain() says and that explain() picks the smaller of its own predictions.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { AutoEngine, createEngine, createGpuEngine, evaluateCpu, parse, SMALL_BATCH, type Graph } from '../../src/index.js'
+import { AutoEngine, createEngine, createGpuEngine, evaluateCpu, Graph, parse, SMALL_BATCH } from '../../src/index.js'
+import { weightedSum } from '../../src/results.js'
 import { COPY_DST, COPY_SRC, STORAGE } from '../../src/gpu/buffers.js'
 import { MIN_PIPELINED_TILE, PIPELINE_TILES } from '../../src/gpu/run.js'
 import { MIN_PER_THREAD } from '../../src/cpu/pool.js'
@@ -42,7 +43,7 @@ describe('createEngine() on the real adapter: the auto engine', () => {
     expect(engine.gpuError).toBeUndefined()
     expect(engine.description).toContain(engine.gpu!.description)
     const { cpu, gpu, ms } = engine.calibration
-    for (const v of [cpu.light, cpu.value, gpu!.fixed, gpu!.up, gpu!.light, gpu!.heavy, gpu!.down, ms]) {
+    for (const v of [cpu.light, cpu.value, cpu.reference, gpu!.fixed, gpu!.up, gpu!.light, gpu!.heavy, gpu!.down, ms]) {
       expect(Number.isFinite(v)).toBe(true)
       expect(v).toBeGreaterThan(0)
     }
@@ -84,6 +85,8 @@ describe('createEngine() on the real adapter: the auto engine', () => {
     const after = kernel.explain(1 << 16)
     expect(after.tier).toBe('fused')
     expect(after.predicted.gpu!).toBeLessThan(before.predicted.gpu!)
+    // A new graph of generated JavaScript starts on the CPU's reference engine, and the model knows it.
+    expect(kernel.explain(1 << 10).why).toMatch(/the reference engine while V8 warms up/)
     const small = kernel.explain(SMALL_BATCH - 1)
     expect(small.backend).toBe('cpu')
     expect(small.why).toMatch(/under 256/)
@@ -116,6 +119,33 @@ describe('createEngine() on the real adapter: the auto engine', () => {
     const h = net()
     await engine.evaluate(h, batch(h, 8, 1))
     expect(engine.explain(h, 8).backend).toBe('cpu')
+  })
+})
+
+describe("the auto engine's run options", () => {
+  test("parameters: the CPU sums their rows in float64 (the reference's gradients exactly); the GPU engine's options (sumsOnly, into, profile, tier) send a run to the GPU; backend 'cpu' refuses them", async () => {
+    const g = new Graph()
+    const w = g.param('w')
+    g.output('loss', w.mul(g.input('x')).sub(g.input('y')).pow(2))
+    const size = 3 * MIN_PER_THREAD + 1
+    const r = rng(8)
+    const b = { x: randomArray(r, size, -2, 2), y: randomArray(r, size, -1, 1), w: 0.75 }
+    const weights = Float64Array.from({ length: size }, (_, i) => (i % 4) / 3)
+    const want = evaluateCpu(g, b, { weights })
+    const cpu = await engine.evaluate(g, b, { weights, backend: 'cpu' })
+    expect(cpu.backend).toMatch(/^cpu-js/)
+    expect(cpu.gradients).toEqual(want.gradients)
+    expect(Array.from(cpu.values.loss!)).toEqual(Array.from(want.values.loss!, Math.fround))
+    const sums = await engine.evaluate(g, b, { weights, sumsOnly: true })
+    expect(sums.backend).toBe(engine.gpu!.description)
+    expect(sums.tier).toBeDefined()
+    const close = (got: number, ref: number) => expect(Math.abs(got - ref) / Math.abs(ref)).toBeLessThan(1e-4)
+    close(sums.totals!.loss!, weightedSum(want.values.loss!, weights))
+    close(sums.gradients!.loss!.w!, want.gradients!.loss!.w!)
+    const profiled = await engine.evaluate(g, b, { profile: true })
+    expect(profiled.backend).toBe(engine.gpu!.description)
+    expect(profiled.timings!.total).toBeGreaterThan(0)
+    await expect(engine.evaluate(g, b, { sumsOnly: true, backend: 'cpu' })).rejects.toThrow(/backend 'cpu' cannot take the GPU engine's option sumsOnly/)
   })
 })
 
