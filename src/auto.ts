@@ -263,13 +263,15 @@ export class AutoKernel {
     const { size, resident } = batchOf(this.graph, bindings)
     const needsGpu = asked === 'gpu' || resident || gpuOnly.length > 0
     if (needsGpu && !this.#gpu) throw new DeviceError(`this run needs the GPU (${asked === 'gpu' ? "backend: 'gpu'" : resident ? 'an input in a GPU buffer' : gpuOnly.join(', ')}), and this engine has no WebGPU device (see engine.gpuError)`, 'no-adapter')
-    const plan = this.explain(size)
-    const backend = needsGpu ? 'gpu' : (asked ?? plan.backend)
+    // (Bindings the backend's own check will refuse give no batch size: the CPU says what is wrong.)
+    const plan = Number.isInteger(size) && size >= 0 ? this.explain(size) : undefined
+    const backend = needsGpu ? 'gpu' : (asked ?? plan?.backend ?? 'cpu')
     const started = performance.now()
     const result = backend === 'gpu' ? await this.#gpu!.run(bindings, run) : await this.#cpu.run(bindings, { ...(run.weights === undefined ? {} : { weights: run.weights }) })
     const ms = performance.now() - started
     // Learn from runs the prediction was for: not a first run (compiling, warming up), not the
     // reference engine's warm-up bindings, not a GPU run on a tier the prediction did not assume.
+    if (!plan) return result
     const uncorrected = (backend === 'gpu' ? plan.predicted.gpu! / plan.correction.gpu : plan.predicted.cpu / plan.correction.cpu) || 0
     const comparable = !gpuOnly.length && (backend === 'cpu' ? !result.backend.includes('reference engine') : (result as AutoResults).tier === plan.tier)
     // (A backend's first runs compile, warm V8 up, or explore threads: they teach nothing.)

@@ -275,6 +275,9 @@ describe('createEngine: backends, fallback, and the auto engine without WebGPU',
       await expect(engine.evaluate(g, big(8, 1), { backend: 'gpu' })).rejects.toThrow(DeviceError)
       await expect(engine.evaluate(g, big(8, 1), { backend: 'fpga' as 'gpu' })).rejects.toThrow(/backend must be 'gpu' or 'cpu'/)
       expect(() => engine.explain(g, -1)).toThrow(BindingError)
+      // Bad bindings: the CPU engine's own check names what is wrong.
+      await expect(engine.evaluate(g, { x: { length: 2.5 } as unknown as number[], y: [1], a: 1 })).rejects.toThrow(/binding 'x' must be an array/)
+      await expect(engine.evaluate(g, { x: [1, 2], y: [1], a: 1 })).rejects.toThrow(/unequal lengths/)
     } finally {
       engine.destroy()
     }

@@ -69,32 +69,34 @@ class Balance {
  * operations per binding (memory-bound) one thread was measured faster on 2 cores (F1 at 2^20:
  * 2.8–6 ms alone, 7–13 ms over 2 threads), for a tanh network ~2x slower. f64x2 lanes beat
  * generated JavaScript on the seed graph (2.4 vs 3.1 ms at 2^20) and lost on Rosenbrock (4.4 vs 3.9
- * ms: its masks and block copies). Way A is tried first, then B, then the faster per binding
- * runs, and every 16th time the other is tried again (machines and batch sizes drift).
+ * ms: its masks and block copies). Way A is tried first, then B, then the faster per binding (the
+ * best of each way's last four runs: on this VM one run in several pays for page faults or a
+ * collection, and a mean let one such run lock the slower way in) runs, and every 16th time the
+ * other is tried again (machines and batch sizes drift).
  */
 class Choice {
-  /** ms per binding of each way (NaN: not yet measured), a running mean. */
-  #a = Number.NaN
-  #b = Number.NaN
+  /** Each way's last few ms per binding: the least of them is what the way can do (first touches of fresh memory and collections only ever add). */
+  readonly #a: number[] = []
+  readonly #b: number[] = []
   #picks = 0
 
   /** Whether way A runs next (exploring both first, then every 16th time the slower). */
   pick(): boolean {
     this.#picks++
-    if (Number.isNaN(this.#a)) return true
-    if (Number.isNaN(this.#b)) return false
+    if (!this.#a.length) return true
+    if (!this.#b.length) return false
     return this.#picks % 16 === 0 ? !this.preferred : this.preferred
   }
 
   /** Whether way A is the faster so far (A until B has been measured faster). */
   get preferred(): boolean {
-    return !(this.#b < this.#a)
+    return !(Math.min(...this.#b) < Math.min(...this.#a))
   }
 
   learn(a: boolean, size: number, ms: number): void {
-    const per = ms / size
-    if (a) this.#a = Number.isNaN(this.#a) ? per : (this.#a + per) / 2
-    else this.#b = Number.isNaN(this.#b) ? per : (this.#b + per) / 2
+    const kept = a ? this.#a : this.#b
+    kept.push(ms / size)
+    if (kept.length > 4) kept.shift()
   }
 }
 
