@@ -34,6 +34,8 @@ export const WASM_OPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'div'
 const BLOCK = 2048
 /** Larger programs stay on emitJs (a wasm function with this many v128 locals compiles slowly). */
 const MAX_NODES = 4000
+/** A block's memory, (inputs + rows)·BLOCK·8 bytes, at most this: a graph of many rows (300 outputs × 300 inputs has 90,300) stays on emitJs. */
+const MAX_MEMORY = 8 << 20
 
 // Opcodes (core, and SIMD after the 0xfd prefix: WebAssembly SIMD's final numbering).
 const OP = { block: 0x02, loop: 0x03, br: 0x0c, brIf: 0x0d, end: 0x0b, localGet: 0x20, localSet: 0x21, i32Const: 0x41, i32GeU: 0x4f, i32Add: 0x6a, i32Shl: 0x74 }
@@ -113,7 +115,7 @@ function hasSimd(): boolean {
 /** Whether emitWasm computes this program (every op in WASM_OPS, pow with the constant exponent 2). */
 export function wasmComputes(program: Program): boolean {
   const { graph, schedule } = program.levels
-  if (schedule.length > MAX_NODES) return false
+  if (schedule.length > MAX_NODES || (graph.inputs.length + program.rows.length) * BLOCK * 8 > MAX_MEMORY) return false
   for (const id of schedule) {
     const kind = graph.kind(id)
     if (kind === 'input' || kind === 'const') continue

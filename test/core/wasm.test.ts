@@ -84,6 +84,11 @@ describe('WebAssembly SIMD kernels', () => {
     const rows = square.rows.map(() => new Float64Array(1000))
     emitWasm(square)!([x, y], rows, 0, 1000)
     expectExact(rows, reference(parse('f = x^2 + (x - y)^2'), [x, y], 1000), 'x^2')
+    // Arithmetic, but 200 outputs × 200 inputs: 40,200 rows would need a 600 MiB block.
+    const wide = new Graph()
+    const xs = Array.from({ length: 200 }, (_, i) => wide.input(`x${i}`))
+    xs.forEach((x, i) => wide.output(`f${i}`, x.mul(i + 1)))
+    expect(wasmComputes(programOf(wide))).toBe(false)
     for (const src of ['f = x^3', 'f = x^y', 'f = sin(x) + y', 'f = exp(x)', 'f = tanh(x) * y']) {
       const p = programOf(parse(src))
       expect(wasmComputes(p), src).toBe(false)
