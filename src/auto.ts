@@ -26,7 +26,7 @@
 import { isGpuBinding, type Bindings } from './bindings.js'
 import { perGraph } from './cache.js'
 import { emitJs } from './codegen/js.js'
-import { emitWasm, wasmComputes } from './codegen/wasm.js'
+import { emitWasm } from './codegen/wasm.js'
 import { CpuEngine, CPU_BACKEND_F32, type CpuKernel } from './cpu/engine.js'
 import { defaultThreads, MIN_PER_THREAD } from './cpu/pool.js'
 import { BindingError } from './errors.js'
@@ -37,6 +37,7 @@ import { DeviceError } from './gpu/errors.js'
 import type { GpuResults, Kernel, RunOptions, Timings } from './gpu/kernel.js'
 import { parse } from './parse.js'
 import { segmentCost } from './plan.js'
+import { mulberry32 } from './util/random.js'
 import { programOf, type Program } from './program.js'
 import { evaluateProgram } from './reference.js'
 import type { Results } from './results.js'
@@ -246,12 +247,25 @@ export class AutoKernel {
     const fused = this.#gpu?.fusedReady ?? false
     const gpuPredicted = gpu && this.#gpu ? gpuMs(gpu, cost, size, fused) * correction.gpu : undefined
     const backend = gpuPredicted !== undefined && gpuPredicted < cpuPredicted ? 'gpu' : 'cpu'
-    const f = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1))
-    const gpuPart = gpuPredicted === undefined ? `no WebGPU device${this.calibration.gpu ? '' : ' (the engine has none)'}` : `GPU ${f(gpuPredicted)} ms (${fused ? 'fused kernel' : 'interpreter until the fused kernel is built'})`
-    const why =
-      `${backend === 'gpu' ? 'GPU' : 'CPU'}: for ${size} bindings of ${cost.nodes} operations (${cost.inputs} inputs, ${cost.rows} rows) ` +
-      `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}${wasm ? ', WebAssembly SIMD' : this.#cpu.warmingUp(size) ? ', the reference engine while V8 warms up' : ''}) and ${gpuPart}`
-    return { backend, size, predicted: { cpu: cpuPredicted, ...(gpuPredicted === undefined ? {} : { gpu: gpuPredicted }) }, threads, ...(gpuPredicted === undefined ? {} : { tier: fused ? ('fused' as const) : ('interpreter' as const) }), correction, cost, why }
+    const warmingUp = this.#cpu.warmingUp(size)
+    return {
+      backend,
+      size,
+      predicted: { cpu: cpuPredicted, ...(gpuPredicted === undefined ? {} : { gpu: gpuPredicted }) },
+      threads,
+      ...(gpuPredicted === undefined ? {} : { tier: fused ? ('fused' as const) : ('interpreter' as const) }),
+      correction,
+      cost,
+      // Written when read: every run asks explain() where to go, and only a person reads why.
+      get why() {
+        const f = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1))
+        const gpuPart = gpuPredicted === undefined ? `no WebGPU device${gpu ? '' : ' (the engine has none)'}` : `GPU ${f(gpuPredicted)} ms (${fused ? 'fused kernel' : 'interpreter until the fused kernel is built'})`
+        return (
+          `${backend === 'gpu' ? 'GPU' : 'CPU'}: for ${size} bindings of ${cost.nodes} operations (${cost.inputs} inputs, ${cost.rows} rows) ` +
+          `the model predicts CPU ${f(cpuPredicted)} ms (${threads === 1 ? 'the calling thread' : `${threads} threads`}${wasm ? ', WebAssembly SIMD' : warmingUp ? ', the reference engine while V8 warms up' : ''}) and ${gpuPart}`
+        )
+      },
+    }
   }
 
   /** Values and Jacobians on the backend explain() picks (or `options.backend`), in Float32Array. */
@@ -423,8 +437,7 @@ function probeGraph(kind: string, consts: readonly (number | undefined)[] = [], 
 
 /** Probe inputs in [0, 1), seeded. */
 function probeInputs(size: number, count = 3): Float32Array[] {
-  let s = 12345
-  const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32
+  const next = mulberry32(12345)
   return Array.from({ length: count }, () => Float32Array.from({ length: size }, next))
 }
 
@@ -503,24 +516,26 @@ function calibrateCpu(threads: number): Calibration['cpu'] {
   const light = programOf(probeGraph('light'))
   let count = 0
   for (const { count: n } of graphCost(light).kinds.values()) count += n
-  const lightMs = cpuProbe(light, probeInputs(CPU_PROBE)) / count
+  const lightInputs = probeInputs(CPU_PROBE)
+  const lightMs = cpuProbe(light, lightInputs) / count
   const memory = programOf(parse('f = x + y'))
   const size = 1 << 18
+  const memoryInputs = probeInputs(size, 2)
   const cost = graphCost(memory)
-  const valueMs = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true) - lightMs) / (cost.inputs + cost.rows)
-  // The same probes as wasm SIMD kernels, where this runtime has them (an arithmetic-only graph's CPU kernel).
+  const valueMs = Math.max(0, cpuProbe(memory, memoryInputs, size, true) - lightMs) / (cost.inputs + cost.rows)
   const rates = { light: lightMs, value: valueMs, reference: referenceRate(light), threads, fixed: 0.3 }
-  if (!wasmComputes(light) || !emitWasm(light)) return rates
-  const wasmLight = cpuProbe(light, probeInputs(CPU_PROBE), CPU_PROBE, false, true) / count
-  const wasmValue = Math.max(0, cpuProbe(memory, probeInputs(size, 2), size, true, true) - wasmLight) / (cost.inputs + cost.rows)
+  // The same probes as wasm SIMD kernels, where this runtime has them (an arithmetic-only graph's CPU kernel).
+  if (!emitWasm(light)) return rates
+  const wasmLight = cpuProbe(light, lightInputs, CPU_PROBE, false, true) / count
+  const wasmValue = Math.max(0, cpuProbe(memory, memoryInputs, size, true, true) - wasmLight) / (cost.inputs + cost.rows)
   return { ...rates, wasmLight, wasmValue }
 }
 
 /**
  * GPU rates. Three probes' fused kernels (one addition, the light probe at 64 terms, the tanh
  * probe), each at two batch sizes, every run profiled (upload, dispatch, readback serialized) and
- * the best of two taken; per-binding rates are the differences between the sizes, so a stage's fixed cost does not
- * count per binding (it dominates small batches on a real GPU). A kernel costs `base` per binding
+ * the best of two taken; per-binding rates are the differences between the sizes, so a stage's
+ * fixed cost does not count per binding (it dominates small batches on a real GPU). A kernel costs `base` per binding
  * (launch, loads and stores: on a software adapter 15 ns, more than a 6-node graph's arithmetic)
  * plus `light` per unit of arithmetic and `heavy` per unit of transcendentals. The interpreter's
  * factor comes from the tanh probe; the fixed cost from a one-binding run, end to end.

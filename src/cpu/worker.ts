@@ -2,8 +2,9 @@
  * A CPU engine worker thread (Node only; see pool.ts). In: a graph as JSON (once per kernel), the
  * batch's inputs and rows as views of SharedArrayBuffers, and a range of bindings. Out: that range
  * of every row, written in place, then a reply naming the request. The kernel is compiled here by
- * the same compileProgram (wasm SIMD or generated JavaScript) as on the main thread, from the same JSON, or (`reference`) run by the same
- * evaluateProgram: either way the numbers of the main thread.
+ * compileProgram (wasm SIMD where the graph is arithmetic only, else generated JavaScript) from the
+ * main thread's JSON, or (`reference`) run by the same evaluateProgram: either way the numbers of
+ * the main thread, which computes to the last bit the same whichever way it runs.
  */
 import { parentPort } from 'node:worker_threads'
 import type { CompiledJs } from '../codegen/js.js'
