@@ -30,7 +30,7 @@ import { emitWasm } from './codegen/wasm.js'
 import { CpuEngine, CPU_BACKEND_F32, type CpuKernel } from './cpu/engine.js'
 import { defaultThreads, MIN_PER_THREAD } from './cpu/pool.js'
 import { BindingError } from './errors.js'
-import { describe, Graph, type Expr } from './graph.js'
+import { describe, Graph, type DefaultParams, type Expr } from './graph.js'
 import { OPS, type OpName, type OpSpec } from './ops.js'
 import { createGpuEngine, type CompileOptions, type GpuEngine, type GpuEngineOptions } from './gpu/engine.js'
 import { DeviceError } from './gpu/errors.js'
@@ -141,7 +141,7 @@ export interface AutoRunOptions extends RunOptions {
 }
 
 /** A run's results: from the GPU, also its tier (and totals, timings where asked for). */
-export type AutoResults = Results<Float32Array> & Partial<Pick<GpuResults, 'tier' | 'totals' | 'timings'>>
+export type AutoResults<I extends string = string, O extends string = string, P extends string = DefaultParams<I>> = Results<Float32Array, I, O, P> & Partial<Pick<GpuResults<I, O, P>, 'tier' | 'totals' | 'timings'>>
 
 /** RunOptions only the GPU engine has: a run with any of them set goes to the GPU. */
 const GPU_ONLY: readonly (keyof RunOptions)[] = ['sumsOnly', 'into', 'tier', 'profile', 'transferOnly']
@@ -189,10 +189,10 @@ function gpuMs(g: NonNullable<Calibration['gpu']>, cost: GraphCost, size: number
 }
 
 /** A graph on both backends: each run goes where the model predicts it is faster. */
-export class AutoKernel {
+export class AutoKernel<I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
   readonly cost: GraphCost
-  readonly #cpu: CpuKernel<Float32Array>
-  readonly #gpu: Kernel | undefined
+  readonly #cpu: CpuKernel<Float32Array, I, O, P>
+  readonly #gpu: Kernel<I, O, P> | undefined
   /** log(measured / predicted), running mean per backend, and runs counted. */
   readonly #log = { cpu: 0, gpu: 0 }
   readonly #runs = { cpu: 0, gpu: 0 }
@@ -201,10 +201,10 @@ export class AutoKernel {
   readonly #costs: CpuCosts
 
   constructor(
-    readonly graph: Graph,
+    readonly graph: Graph<I, O, P>,
     readonly program: Program,
-    cpu: CpuKernel<Float32Array>,
-    gpu: Kernel | undefined,
+    cpu: CpuKernel<Float32Array, I, O, P>,
+    gpu: Kernel<I, O, P> | undefined,
     readonly calibration: Calibration,
     costs: CpuCosts,
   ) {
@@ -269,7 +269,7 @@ export class AutoKernel {
   }
 
   /** Values and Jacobians on the backend explain() picks (or `options.backend`), in Float32Array. */
-  async run(bindings: Bindings, options: AutoRunOptions = {}): Promise<AutoResults> {
+  async run(bindings: Bindings<I>, options: AutoRunOptions = {}): Promise<AutoResults<I, O, P>> {
     const { backend: asked, ...run } = options
     if (asked !== undefined && asked !== 'gpu' && asked !== 'cpu') throw new BindingError(`backend must be 'gpu' or 'cpu', got ${describe(asked)}`)
     const gpuOnly = GPU_ONLY.filter((k) => run[k] !== undefined && run[k] !== false)
@@ -352,12 +352,12 @@ export class AutoEngine {
     return `auto: ${this.gpu ? this.gpu.description : `no WebGPU (${this.gpuError?.message ?? 'none'})`} | ${this.cpu.description}, ${this.calibration.cpu.threads} threads`
   }
 
-  compile(graph: Graph, options: CompileOptions = {}): AutoKernel {
+  compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): AutoKernel<I, O, P> {
     const jacobian = options.jacobian ?? true
     return new AutoKernel(graph, programOf(graph, { jacobian }), this.cpu.compile(graph, { jacobian }), this.gpu?.compile(graph, { jacobian }), this.calibration, this.#costs)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings, options: AutoRunOptions & CompileOptions = {}): Promise<AutoResults> {
+  async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: AutoRunOptions & CompileOptions = {}): Promise<AutoResults<I, O, P>> {
     const { jacobian = true, ...run } = options
     return this.#kernelFor(graph, jacobian).run(bindings, run)
   }
@@ -372,8 +372,8 @@ export class AutoEngine {
     this.cpu.destroy()
   }
 
-  #kernelFor(graph: Graph, jacobian: boolean): AutoKernel {
-    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian }))
+  #kernelFor<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, jacobian: boolean): AutoKernel<I, O, P> {
+    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })) as unknown as AutoKernel<I, O, P>
   }
 }
 

@@ -26,8 +26,8 @@ export interface GpuBinding {
 /** What one input may be bound to: one number per binding, one number for all, or a GPU buffer. */
 export type BindingSource = ArrayLike<number> | number | GpuBinding
 
-/** Input sources by input name. */
-export type Bindings = Readonly<Record<string, BindingSource>>
+/** Input sources by input name (`I`: the graph's input names; see Graph). */
+export type Bindings<I extends string = string> = Readonly<Record<I, BindingSource>>
 
 export interface CheckedBindings {
   /** Batch size: the common length. */

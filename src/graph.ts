@@ -84,7 +84,18 @@ export interface GraphOptions {
 }
 
 /**
+ * The parameters of a graph whose names are not spelled out: any input may be one. A graph typed
+ * with literal input names and no parameter list has none.
+ */
+export type DefaultParams<I extends string> = string extends I ? string : never
+
+/**
  * A hash-consed expression DAG with named inputs and outputs.
+ *
+ * Its type parameters carry the names, so that results typed from it catch a misspelt name at
+ * compile time: `I` the inputs (parameters included), `O` the outputs, `P` the parameters. A graph
+ * from `parse` has `string` for each; `new Graph<'x' | 'y', 'f'>()` allows just those names, and
+ * results of it have `values.f` and `jacobian.f.x`, and no `values.g`.
  *
  * @example
  * const g = new Graph()
@@ -92,7 +103,7 @@ export interface GraphOptions {
  * g.output('f', x.sub(1).pow(2).add(y.sub(x.pow(2)).pow(2).mul(100)))
  * g.inputs  // ['x', 'y']
  */
-export class Graph {
+export class Graph<I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
   readonly #kind: NodeKind[] = []
   readonly #args: (readonly number[])[] = []
   readonly #value: number[] = []
@@ -111,13 +122,13 @@ export class Graph {
   }
 
   /** Input names in order of first use. */
-  get inputs(): readonly string[] {
-    return this.#inputs.slice()
+  get inputs(): readonly I[] {
+    return this.#inputs.slice() as I[]
   }
 
   /** The inputs declared with param(): one value for the whole batch, gradients summed over it. */
-  get params(): readonly string[] {
-    return this.#inputs.filter((n) => this.#params.has(n))
+  get params(): readonly P[] {
+    return this.#inputs.filter((n) => this.#params.has(n)) as P[]
   }
 
   /** Whether input `name` is a parameter (see param). */
@@ -126,8 +137,8 @@ export class Graph {
   }
 
   /** Output names in order of definition. */
-  get outputs(): readonly string[] {
-    return this.#outputs.slice()
+  get outputs(): readonly O[] {
+    return this.#outputs.slice() as O[]
   }
 
   /** Number of nodes (including dead ones no output uses). */
@@ -179,7 +190,7 @@ export class Graph {
   }
 
   /** The input named `name` (the same Expr every time it is asked for; a parameter stays one). */
-  input(name: string): Expr {
+  input(name: I): Expr {
     checkName(name, 'input')
     const known = this.#inputNode.get(name)
     if (known !== undefined) return new Expr(this, known)
@@ -200,7 +211,7 @@ export class Graph {
    * const g = new Graph(); const x = g.input('x'), a = g.param('a')
    * g.output('loss', a.mul(x).sub(1).pow(2))   // evaluate(g, { x: xs, a: 0.3 }).gradients.loss.a
    */
-  param(name: string): Expr {
+  param(name: P & I): Expr {
     const known = this.#inputNode.has(name)
     const e = this.input(name)
     if (known && !this.#params.has(name)) throw new GraphError(`'${name}' is already an ordinary input; it cannot also be a parameter`)
@@ -219,7 +230,7 @@ export class Graph {
   }
 
   /** Declares `expr` (or a number) as the output `name`. */
-  output(name: string, expr: ExprLike): Expr {
+  output(name: O, expr: ExprLike): Expr {
     checkName(name, 'output')
     if (this.#outputNode.has(name)) throw new GraphError(`output '${name}' is already defined`)
     if (this.#inputNode.has(name)) throw new GraphError(`'${name}' is an input; it cannot also be an output`)

@@ -1,10 +1,12 @@
 /**
  * parse: expression-language source text -> Graph. In: lines `name = expr` (or `;`-separated),
- * `#` comments, at most one bare expression (the output `out`). Out: a Graph whose inputs are the
- * names never assigned, in order of first appearance, and whose outputs are the assigned names no
- * later statement uses, in order of assignment.
+ * `param a, b` declarations, `#` comments, at most one bare expression (the output `out`). Out: a
+ * Graph whose inputs are the names never assigned, in order of first appearance (a `param` line
+ * counts as an appearance), whose parameters are the declared names, and whose outputs are the
+ * assigned names no later statement uses, in order of assignment. `pi` and `e` are constants.
  *
  * Grammar (lowest precedence first):
+ *   statement := 'param' name (',' name)* | name '=' compare | compare
  *   compare := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?     -- not chainable
  *   sum     := product (('+' | '-') product)*
  *   product := unary (('*' | '/') unary)*
@@ -36,6 +38,8 @@ const NAME = /[A-Za-z_][A-Za-z0-9_]*/y
 const MAX_NESTING = 500
 /** The function names of the language (registered custom ops included), for error messages. */
 const functions = () => OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'pow').join(', ')
+/** Names of the language's constants: never inputs, never assigned. */
+const CONSTANTS: ReadonlyMap<string, number> = new Map([['pi', Math.PI], ['e', Math.E]])
 
 /**
  * Parses a program into a Graph.
@@ -44,6 +48,7 @@ const functions = () => OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'p
  * const g = parse('f = (1-x)^2 + 100*(y-x^2)^2')
  * g.inputs   // ['x', 'y']
  * g.outputs  // ['f']
+ * parse('param a, b; loss = (a*sin(b*x) - y)^2').params  // ['a', 'b']
  */
 export function parse(source: string): Graph {
   if (typeof source !== 'string') throw new TypeError(`parse expects a string, got ${typeof source}`)
@@ -83,12 +88,14 @@ class Parser {
   #statement(): void {
     const t = this.#peek()
     const next = this.#tokens[this.#pos + 1]
+    if (t.type === 'name' && t.text === 'param' && next?.type === 'name') return this.#params()
     let name = 'out'
     const nameTok = t
     if (t.type === 'name' && next?.type === 'op' && next.text === '=') {
       name = t.text
       this.#pos += 2
       if (name.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${name}')`)
+      if (CONSTANTS.has(name)) this.#fail(t, `'${name}' is the constant ${CONSTANTS.get(name)}; it cannot be assigned (choose another name)`)
     } else if (this.#vars.has('out')) {
       this.#fail(t, "a second bare expression: only one may stand alone (it becomes the output 'out'); name this one with `name = ...`")
     }
@@ -99,6 +106,30 @@ class Parser {
     if (read !== undefined) this.#fail(nameTok, `'${name}' is used as an input at ${this.#where(read)} before this assignment; assign it first or rename it`)
     this.#vars.set(name, { expr, at: nameTok.at, used: false })
     this.#graph.setLabel(expr, name)
+  }
+
+  /** `param a, b`: declares parameters (one value for the whole batch), before any use. */
+  #params(): void {
+    this.#pos++
+    for (;;) {
+      const t = this.#peek()
+      if (t.type !== 'name') this.#fail(t, `expected a parameter name, found ${show(t)}`)
+      const name = t.text
+      if (CONSTANTS.has(name)) this.#fail(t, `'${name}' is the constant ${CONSTANTS.get(name)}; it cannot be a parameter (choose another name)`)
+      if (name.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${name}')`)
+      if (isOpName(name)) this.#fail(t, `'${name}' is a function name; a parameter needs another name`)
+      const assigned = this.#vars.get(name)
+      if (assigned) this.#fail(t, `'${name}' is assigned at ${this.#where(assigned.at)}; a parameter is an input and cannot be assigned`)
+      const read = this.#readAt.get(name)
+      if (read !== undefined && !this.#graph.isParam(name)) this.#fail(t, `'${name}' is used as an input at ${this.#where(read)} before this declaration; declare parameters before their first use`)
+      if (this.#graph.isParam(name)) this.#fail(t, `parameter '${name}' is already declared`)
+      this.#graph.param(name)
+      this.#readAt.set(name, t.at)
+      this.#pos++
+      const u = this.#peek()
+      if (!(u.type === 'op' && u.text === ',')) return
+      this.#pos++
+    }
   }
 
   #compare(): Expr {
@@ -202,6 +233,8 @@ class Parser {
       return known.expr
     }
     if (t.text.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${t.text}')`)
+    const constant = CONSTANTS.get(t.text)
+    if (constant !== undefined) return this.#graph.constant(constant)
     if (!this.#readAt.has(t.text)) this.#readAt.set(t.text, t.at)
     return this.#graph.input(t.text)
   }

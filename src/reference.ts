@@ -10,7 +10,7 @@
  * own (ops.ts). This is the yardstick for every GPU result.
  */
 import { checkBindings, type Bindings } from './bindings.js'
-import { requireOutputs, type Graph } from './graph.js'
+import { requireOutputs, type DefaultParams, type Graph } from './graph.js'
 import type { Levels } from './levelize.js'
 import { OPS, type OpSpec } from './ops.js'
 import { programOf, type Program } from './program.js'
@@ -37,7 +37,7 @@ const MAX_TILE = 4096
  * const r = evaluateCpu(g, { x: [1, 2], y: [3, 4] })
  * r.values.f[1]; r.jacobian.f.x[1]   // f(2, 4), ∂f/∂x at (2, 4)
  */
-export function evaluateCpu(graph: Graph, bindings: Bindings, options: CpuOptions = {}): Results<Float64Array> {
+export function evaluateCpu<I extends string, O extends string, P extends string = DefaultParams<I>>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: CpuOptions = {}): Results<Float64Array, I, O, P> {
   const precision = options.precision ?? 'f64'
   if (precision !== 'f64' && precision !== 'f32') throw new TypeError(`precision must be 'f64' or 'f32', got ${String(precision)}`)
   requireOutputs(graph)

@@ -11,16 +11,26 @@
  */
 import type { Bindings } from './bindings.js'
 import { BindingError } from './errors.js'
-import { describe, type Graph } from './graph.js'
+import { describe, type DefaultParams, type Graph } from './graph.js'
 import type { Program } from './program.js'
 
-/** Values and Jacobians per binding: values[out][b], jacobian[out][input][b]. */
-export interface Results<A> {
-  readonly values: Record<string, A>
+/**
+ * The inputs that get a Jacobian row per binding: those that are not parameters, or every input
+ * where the parameters' names are not known to the type system (`string`).
+ */
+export type OrdinaryInputs<I extends string, P extends string> = string extends P ? I : Exclude<I, P>
+
+/**
+ * Values and Jacobians per binding: values[out][b], jacobian[out][input][b]. The type parameters
+ * after the array type are the graph's input, output and parameter names (see Graph): results of a
+ * graph typed with its names have exactly those keys.
+ */
+export interface Results<A, I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
+  readonly values: Record<O, A>
   /** Per-binding ∂output/∂input for every input that is not a parameter. */
-  readonly jacobian: Record<string, Record<string, A>>
+  readonly jacobian: Record<O, Record<OrdinaryInputs<I, P>, A>>
   /** For a graph with parameters (Graph.param): ∂output/∂param summed over the batch (weighted). */
-  readonly gradients?: Record<string, Record<string, number>>
+  readonly gradients?: Record<O, Record<P, number>>
   /** Number of bindings. */
   readonly size: number
   /** What computed these numbers, e.g. 'cpu-reference-f64' or 'webgpu (llvmpipe ...)'. */

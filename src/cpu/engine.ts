@@ -14,7 +14,7 @@ import { perGraph } from '../cache.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
 import { emitWasm } from '../codegen/wasm.js'
 import { BindingError, GraphError } from '../errors.js'
-import type { Graph } from '../graph.js'
+import type { DefaultParams, Graph } from '../graph.js'
 import { BUILTIN_OPS } from '../ops.js'
 import { programOf, type Program } from '../program.js'
 import { evaluateProgram } from '../reference.js'
@@ -107,7 +107,7 @@ export type CpuOutput = 'float64' | 'float32'
 const WASM_SUFFIX = '; WebAssembly SIMD'
 
 /** A graph compiled to WebAssembly SIMD (arithmetic only) and generated JavaScript. */
-export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
+export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
   /** The WebAssembly SIMD kernel, for a graph of arithmetic only (codegen/wasm.ts). */
   readonly #wasm: CompiledJs | undefined
   #js: CompiledJs | undefined
@@ -127,7 +127,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   /** Whether the wasm kernel beats generated JavaScript for this graph: A = wasm. */
   readonly #code = new Choice()
   constructor(
-    readonly graph: Graph,
+    readonly graph: Graph<I, O, P>,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
     readonly program: Program,
     /** Every result's `backend` starts with it (then "; WebAssembly SIMD" where the wasm kernel ran). */
@@ -161,7 +161,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
    * one of the others, from a shared copy of just its part's inputs; every thread writes its part of
    * the result arrays in place (SharedArrayBuffer-backed, returned as they are). Same numbers either way.
    */
-  async run(bindings: Bindings, options: SumOptions = {}): Promise<Results<A>> {
+  async run(bindings: Bindings<I>, options: SumOptions = {}): Promise<Results<A, I, O, P>> {
     const { size, sources, weights } = this.#check(bindings, options)
     // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
@@ -230,7 +230,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
   }
 
   /** As run, on the calling thread, always on the compiled JavaScript. */
-  runSync(bindings: Bindings, options: SumOptions = {}): Results<A> {
+  runSync(bindings: Bindings<I>, options: SumOptions = {}): Results<A, I, O, P> {
     const { size, sources, weights } = this.#check(bindings, options)
     return this.#results(this.#compute(sources, size), size, weights, this.description)
   }
@@ -268,8 +268,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array> {
     return this.#wasm !== undefined
   }
 
-  #results(rows: A[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<A> {
-    return resultsFromRows(this.graph, this.program, rows, weights, size, backend)
+  #results(rows: A[], size: number, weights: ReturnType<typeof checkWeights>, backend: string): Results<A, I, O, P> {
+    return resultsFromRows(this.graph, this.program, rows, weights, size, backend) as Results<A, I, O, P>
   }
 }
 
@@ -339,13 +339,14 @@ export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
   }
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
-  compile(graph: Graph, options: { readonly jacobian?: boolean } = {}): CpuKernel<A> {
-    return new CpuKernel<A>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined)
+  compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: { readonly jacobian?: boolean } = {}): CpuKernel<A, I, O, P> {
+    return new CpuKernel<A, I, O, P>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined)
   }
 
-  async evaluate(graph: Graph, bindings: Bindings, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A>> {
+  async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A, I, O, P>> {
     const { jacobian = true, ...run } = options
-    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })).run(bindings, run)
+    const kernel = this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })) as unknown as CpuKernel<A, I, O, P>
+    return kernel.run(bindings, run)
   }
 
   /** The worker threads, started on first need; undefined where there are none. */

@@ -220,19 +220,19 @@ export class GpuEngine {
    * (await `.ready`, or just call `.run`). The graph's structure at this moment is what the kernel
    * computes.
    */
-  compile(graph: Graph, options: CompileOptions = {}): Kernel {
+  compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): Kernel<I, O, P> {
     this.#ctx.check()
     return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
-  async evaluate(graph: Graph, bindings: Bindings, options: EvaluateOptions = {}): Promise<GpuResults> {
+  async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: EvaluateOptions = {}): Promise<GpuResults<I, O, P>> {
     const { jacobian = true, ...run } = options
     return this.#kernelFor(graph, jacobian).run(bindings, run)
   }
 
   /** compile (cached) + runToBuffer: the rows stay on the GPU (see Kernel.runToBuffer). */
-  async evaluateToBuffer(graph: Graph, bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
+  async evaluateToBuffer<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: ToBufferOptions = {}): Promise<GpuResidentResults<I, O>> {
     return this.#kernelFor(graph, true).runToBuffer(bindings, options)
   }
 
@@ -246,7 +246,7 @@ export class GpuEngine {
     this.#slots.destroy()
   }
 
-  #kernelFor(graph: Graph, jacobian: boolean): Kernel {
-    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian }))
+  #kernelFor<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, jacobian: boolean): Kernel<I, O, P> {
+    return this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })) as unknown as Kernel<I, O, P>
   }
 }

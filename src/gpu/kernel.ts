@@ -10,7 +10,7 @@
 import { checkBindings, type Bindings } from '../bindings.js'
 import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
-import { describe, type Graph } from '../graph.js'
+import { describe, type DefaultParams, type Graph } from '../graph.js'
 import { COST_BUDGET, planKernels, predictPlanCompileMs, rangeCompileMs, rowIndex, type Plan, type PlanOptions, type Row } from '../plan.js'
 import type { Program } from '../program.js'
 import { assembleResults, checkWeights, paramRows, type Results, type SumOptions } from '../results.js'
@@ -70,16 +70,16 @@ export interface ToBufferOptions {
   readonly into?: GPUBuffer
 }
 
-export interface GpuResults extends Results<Float32Array> {
+export interface GpuResults<I extends string = string, O extends string = string, P extends string = DefaultParams<I>> extends Results<Float32Array, I, O, P> {
   /** The kernel that computed these numbers. */
   readonly tier: 'fused' | 'interpreter'
   /** With `sumsOnly`: each output's value summed over the batch (weighted), float64 of f32 partial sums. */
-  readonly totals?: Record<string, number>
+  readonly totals?: Record<O, number>
   readonly timings?: Timings
 }
 
 /** Results left on the GPU: `rows.length` rows of `size` f32 each, row r at byte r × size × 4. */
-export interface GpuResidentResults {
+export interface GpuResidentResults<I extends string = string, O extends string = string> {
   /** STORAGE | COPY_SRC | COPY_DST; see the ownership rule above. */
   readonly buffer: GPUBuffer
   readonly size: number
@@ -87,7 +87,7 @@ export interface GpuResidentResults {
   readonly backend: string
   readonly tier: 'fused' | 'interpreter'
   /** Byte offset of `output`'s value row, or of its ∂output/∂input row. */
-  offset(output: string, input?: string): number
+  offset(output: O, input?: I): number
 }
 
 /** A fused kernel cut finer after a build failure goes down to segments of this cost before giving up. */
@@ -101,7 +101,7 @@ interface Built {
 }
 
 /** A compiled graph: reusable on any bindings of the graph's inputs. */
-export class Kernel {
+export class Kernel<I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
   #fused: Promise<Built> | undefined
   #state: 'pending' | 'ready' | 'failed' = 'pending'
   /** Runs started (the first is a new graph's first result: background builds wait for it). */
@@ -129,7 +129,7 @@ export class Kernel {
    */
   constructor(
     runner: Runner,
-    readonly graph: Graph,
+    readonly graph: Graph<I, O, P>,
     /** What the kernel computes: the graph's forward nodes and, for Jacobians, its reverse sweeps. */
     readonly program: Program,
     /** The tier runs take unless they ask for another (the engine's). */
@@ -310,7 +310,7 @@ export class Kernel {
    * @example
    * const k = engine.compile(parse('f = a*x^2')); const r = await k.run({ x: xs, a: 0.5 })
    */
-  async run(bindings: Bindings, options: RunOptions = {}): Promise<GpuResults> {
+  async run(bindings: Bindings<I>, options: RunOptions = {}): Promise<GpuResults<I, O, P>> {
     const started = performance.now()
     const checked = this.#check(bindings)
     const { program, graph } = this
@@ -327,7 +327,7 @@ export class Kernel {
     const prepared = performance.now()
     const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined })
     const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
-    const result: GpuResults = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier }
+    const result = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier } as GpuResults<I, O, P>
     if (!timings) return result
     return { ...result, timings: { ...timings, prepare: prepared - started, total: performance.now() - started } }
   }
@@ -339,7 +339,7 @@ export class Kernel {
    * const res = await kernel.runToBuffer({ x: { buffer: xs, length: n }, a: 1.5 })
    * pass.setBindGroup(...res.buffer, res.offset('f', 'x')...) ; res.buffer.destroy() when done
    */
-  async runToBuffer(bindings: Bindings, options: ToBufferOptions = {}): Promise<GpuResidentResults> {
+  async runToBuffer(bindings: Bindings<I>, options: ToBufferOptions = {}): Promise<GpuResidentResults<I, O>> {
     const checked = this.#check(bindings)
     const { program } = this
     const device = this.#runner.ctx.device

@@ -397,3 +397,41 @@ describe('fuzz', () => {
     )
   })
 })
+
+describe('constants and parameter declarations', () => {
+  test('pi and e are the float64 constants, never inputs', () => {
+    const g = parse('f = pi*x + e')
+    expect(g.inputs).toEqual(['x'])
+    expect(evaluateCpu(g, { x: [2] }).values.f![0]).toBe(Math.PI * 2 + Math.E)
+  })
+
+  test('`param a, b` declares parameters: inputs in declaration order, gradients summed over the batch', () => {
+    const g = parse('param a, b\nloss = (a*x - b)^2')
+    expect(g.inputs).toEqual(['a', 'b', 'x'])
+    expect(g.params).toEqual(['a', 'b'])
+    const xs = [1, 2, 3]
+    const r = evaluateCpu(g, { x: xs, a: 0.5, b: 2 })
+    // d/da (a x - b)^2 = 2 (a x - b) x;  d/db = -2 (a x - b)
+    expect(r.gradients!.loss!.a).toBeCloseTo(xs.reduce((s, x) => s + 2 * (0.5 * x - 2) * x, 0), 12)
+    expect(r.gradients!.loss!.b).toBeCloseTo(xs.reduce((s, x) => s - 2 * (0.5 * x - 2), 0), 12)
+    expect(Object.keys(r.jacobian.loss!)).toEqual(['x'])
+  })
+
+  test('`param` is still an ordinary name where no declaration is meant', () => {
+    expect(parse('param = 3*x').outputs).toEqual(['param'])
+    expect(parse('f = param + 1').inputs).toEqual(['param'])
+  })
+
+  test.each([
+    ['e = 3', 1, 1, "'e' is the constant"],
+    ['param pi', 1, 7, "'pi' is the constant"],
+    ['f = 2*x\nparam x', 2, 7, "'x' is used as an input at 1:7 before this declaration"],
+    ['param a\nparam a', 2, 7, "parameter 'a' is already declared"],
+    ['param sin', 1, 7, "'sin' is a function name"],
+    ['g = 1 + x\nparam g', 2, 7, "'g' is assigned at 1:1"],
+    ['param a,', 1, 9, 'expected a parameter name'],
+    ['param a b', 1, 9, "expected an operator, ';' or a new line"],
+  ])('%j is a ParseError at %i:%i', (src, line, column, message) => {
+    expect(() => parse(src)).toThrow(expect.objectContaining({ name: 'ParseError', line, column, message: expect.stringContaining(message) }))
+  })
+})
