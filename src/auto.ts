@@ -281,7 +281,7 @@ export class AutoKernel<I extends string = string, O extends string = string, P 
     const plan = Number.isInteger(size) && size >= 0 ? this.explain(size) : undefined
     const backend = needsGpu ? 'gpu' : (asked ?? plan?.backend ?? 'cpu')
     const started = performance.now()
-    const result = backend === 'gpu' ? await this.#gpu!.run(bindings, run) : await this.#cpu.run(bindings, { ...(run.weights === undefined ? {} : { weights: run.weights }) })
+    const result = backend === 'gpu' ? await this.#gpu!.run(bindings, run) : await this.#cpu.run(bindings, { ...(run.weights === undefined ? {} : { weights: run.weights }), ...(run.signal ? { signal: run.signal } : {}), ...(run.onProgress ? { onProgress: run.onProgress } : {}) })
     const ms = performance.now() - started
     // Learn from runs the prediction was for: not a first run (compiling, warming up), not the
     // reference engine's warm-up bindings, not a GPU run on a tier the prediction did not assume.
@@ -354,7 +354,7 @@ export class AutoEngine {
 
   compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): AutoKernel<I, O, P> {
     const jacobian = options.jacobian ?? true
-    return new AutoKernel(graph, programOf(graph, { jacobian }), this.cpu.compile(graph, { jacobian }), this.gpu?.compile(graph, { jacobian }), this.calibration, this.#costs)
+    return new AutoKernel(graph, programOf(graph, { jacobian }), this.cpu.compile(graph, { jacobian }), this.gpu?.compile(graph, { jacobian, ...(options.signal ? { signal: options.signal } : {}) }), this.calibration, this.#costs)
   }
 
   async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: AutoRunOptions & CompileOptions = {}): Promise<AutoResults<I, O, P>> {
@@ -370,6 +370,17 @@ export class AutoEngine {
   destroy(): void {
     this.gpu?.destroy()
     this.cpu.destroy()
+  }
+
+  /** destroy(), for `using engine = await createEngine()`: work in flight rejects (DeviceError 'destroyed'). */
+  [Symbol.dispose](): void {
+    this.destroy()
+  }
+
+  /** Waits for the work in flight on both engines, then destroy(): `await using engine = await createEngine()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all([this.gpu?.idle(), this.cpu[Symbol.asyncDispose]()])
+    this.destroy()
   }
 
   #kernelFor<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, jacobian: boolean): AutoKernel<I, O, P> {

@@ -3,7 +3,8 @@
  * `param a, b` declarations, `#` comments, at most one bare expression (the output `out`). Out: a
  * Graph whose inputs are the names never assigned, in order of first appearance (a `param` line
  * counts as an appearance), whose parameters are the declared names, and whose outputs are the
- * assigned names no later statement uses, in order of assignment. `pi` and `e` are constants.
+ * assigned names no later statement uses, in order of assignment. `pi` and `e` are constants until
+ * a statement assigns or declares that name (the seed program assigns `e`).
  *
  * Grammar (lowest precedence first):
  *   statement := 'param' name (',' name)* | name '=' compare | compare
@@ -65,6 +66,8 @@ class Parser {
   readonly #vars = new Map<string, { expr: Expr; at: number; used: boolean }>()
   /** Input names read so far, with the offset of the first read (for "used before assignment"). */
   readonly #readAt = new Map<string, number>()
+  /** Constants (pi, e) read so far as constants, with the offset of the first read. */
+  readonly #constantAt = new Map<string, number>()
 
   constructor(src: string) {
     this.#src = src
@@ -95,7 +98,7 @@ class Parser {
       name = t.text
       this.#pos += 2
       if (name.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${name}')`)
-      if (CONSTANTS.has(name)) this.#fail(t, `'${name}' is the constant ${CONSTANTS.get(name)}; it cannot be assigned (choose another name)`)
+      this.#shadow(t)
     } else if (this.#vars.has('out')) {
       this.#fail(t, "a second bare expression: only one may stand alone (it becomes the output 'out'); name this one with `name = ...`")
     }
@@ -108,6 +111,12 @@ class Parser {
     this.#graph.setLabel(expr, name)
   }
 
+  /** A statement names a constant (`e = ...`, `param pi`): from here on the name is the program's. */
+  #shadow(t: Token): void {
+    const read = this.#constantAt.get(t.text)
+    if (read !== undefined) this.#fail(t, `'${t.text}' is read as the constant ${CONSTANTS.get(t.text)} at ${this.#where(read)}; a program that defines '${t.text}' must do so before reading it`)
+  }
+
   /** `param a, b`: declares parameters (one value for the whole batch), before any use. */
   #params(): void {
     this.#pos++
@@ -115,7 +124,7 @@ class Parser {
       const t = this.#peek()
       if (t.type !== 'name') this.#fail(t, `expected a parameter name, found ${show(t)}`)
       const name = t.text
-      if (CONSTANTS.has(name)) this.#fail(t, `'${name}' is the constant ${CONSTANTS.get(name)}; it cannot be a parameter (choose another name)`)
+      this.#shadow(t)
       if (name.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${name}')`)
       if (isOpName(name)) this.#fail(t, `'${name}' is a function name; a parameter needs another name`)
       const assigned = this.#vars.get(name)
@@ -234,7 +243,10 @@ class Parser {
     }
     if (t.text.startsWith('__')) this.#fail(t, `names starting with '__' are reserved ('${t.text}')`)
     const constant = CONSTANTS.get(t.text)
-    if (constant !== undefined) return this.#graph.constant(constant)
+    if (constant !== undefined && !this.#graph.isParam(t.text)) {
+      if (!this.#constantAt.has(t.text)) this.#constantAt.set(t.text, t.at)
+      return this.#graph.constant(constant)
+    }
     if (!this.#readAt.has(t.text)) this.#readAt.set(t.text, t.at)
     return this.#graph.input(t.text)
   }

@@ -9,6 +9,7 @@
  * faster, where no WebGPU adapter exists, and when asked for: every result's `backend` says
  * "cpu-js", never silently standing in for a GPU.
  */
+import { longRun, pause, type LongRunOptions } from '../abort.js'
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
@@ -105,6 +106,10 @@ export type CpuOutput = 'float64' | 'float32'
 
 /** What a result's backend says after the engine's description where the wasm kernel ran. */
 const WASM_SUFFIX = '; WebAssembly SIMD'
+/** A run with a signal or onProgress computes in blocks of this many bindings... */
+const BLOCK = 16_384
+/** ... and pauses for a macrotask (and reports progress) at least this often. */
+const PAUSE_MS = 16
 
 /** A graph compiled to WebAssembly SIMD (arithmetic only) and generated JavaScript. */
 export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
@@ -161,7 +166,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
    * one of the others, from a shared copy of just its part's inputs; every thread writes its part of
    * the result arrays in place (SharedArrayBuffer-backed, returned as they are). Same numbers either way.
    */
-  async run(bindings: Bindings<I>, options: SumOptions = {}): Promise<Results<A, I, O, P>> {
+  async run(bindings: Bindings<I>, options: SumOptions & LongRunOptions = {}): Promise<Results<A, I, O, P>> {
+    const long = longRun(options)
     const { size, sources, weights } = this.#check(bindings, options)
     // V8 optimizes big generated functions only after thousands of calls (a 1,000-node graph's
     // code ran ~50x slower than it later does for its first ~10^4 bindings): until then the
@@ -172,19 +178,20 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)
     const pool = parts >= 2 && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
-    const here = () => {
+    const here = async () => {
       // The calling thread alone: wasm or generated JavaScript, the faster measured (big batches teach it).
       const wasm = this.#wasm !== undefined && !reference && (size >= MIN_PER_THREAD ? this.#code.pick() : this.#code.preferred)
       const started = performance.now()
-      const rows = this.#compute(sources, size, reference, wasm)
-      if (this.#wasm && !reference && size >= MIN_PER_THREAD) this.#code.learn(wasm, size, performance.now() - started)
+      const rows = this.program.rows.map((_, r) => this.#row(size, false, r))
+      await this.#fillWatched(sources, rows, 0, size, reference, wasm, long, size)
+      if (this.#wasm && !reference && size >= MIN_PER_THREAD && !long.signal && !long.onProgress) this.#code.learn(wasm, size, performance.now() - started)
       return this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}${path}`)
     }
     if (!pool || pool.broken) return here()
     const threaded = reference || !this.adaptive || this.#threads.pick()
     const started = performance.now()
-    const done = <R>(r: R) => (this.#threads.learn(threaded, size, performance.now() - started), r)
-    if (!threaded) return done(here())
+    const done = <R>(r: R) => (long.signal || long.onProgress ? r : (this.#threads.learn(threaded, size, performance.now() - started), r))
+    if (!threaded) return done(await here())
     const wasm = this.#wasm !== undefined && !reference && this.#code.preferred
     const n = Math.min(parts, pool.size + 1)
     // The calling thread copies the workers' inputs before it computes its own part: its part is
@@ -203,12 +210,19 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     working.catch(() => undefined)
     try {
       const t1 = performance.now()
-      this.#fill(sources, rows, 0, mine, reference, wasm)
-      this.#balance.learn(size, mine, t1 - t0, performance.now() - t1)
+      try {
+        await this.#fillWatched(sources, rows, 0, mine, reference, wasm, long, size)
+      } catch (e) {
+        // Aborted (or onProgress threw): the workers finish their parts first, so that the pool is free.
+        await working.catch(() => undefined)
+        throw e
+      }
+      if (!long.signal && !long.onProgress) this.#balance.learn(size, mine, t1 - t0, performance.now() - t1)
       await working
+      long.onProgress?.({ done: size, total: size })
     } catch (e) {
       // A thread died: this run and later ones compute here. Anything else is the graph's error.
-      if (!pool.broken) throw e
+      if (!pool.broken || long.signal?.aborted) throw e
       return here()
     }
     return done(this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}, ${n} threads${path}`))
@@ -250,6 +264,29 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     const rows = this.program.rows.map((_, r) => this.#row(size, false, r))
     this.#fill(sources, rows, 0, size, reference, wasm)
     return rows
+  }
+
+  /**
+   * #fill, for a run with a signal or onProgress: in blocks of BLOCK bindings, pausing for a
+   * macrotask (when the signal may fire) at least every PAUSE_MS, and telling onProgress the
+   * bindings done so far (of `total`; a threaded run's workers add theirs at the end).
+   */
+  async #fillWatched(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean, wasm: boolean, long: ReturnType<typeof longRun>, total: number): Promise<void> {
+    const { signal, onProgress } = long
+    if (!signal && !onProgress) return this.#fill(sources, rows, start, len, reference, wasm)
+    let paused = performance.now()
+    for (let at = start, end = start + len; at < end; ) {
+      const n = Math.min(BLOCK, end - at)
+      this.#fill(sources, rows, at, n, reference, wasm)
+      at += n
+      if (at === end && total === len) onProgress?.({ done: at, total })
+      else if (performance.now() - paused >= PAUSE_MS) {
+        onProgress?.({ done: at - start, total })
+        await pause()
+        signal?.throwIfAborted()
+        paused = performance.now()
+      }
+    }
   }
 
   #fill(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean, wasm: boolean): void {
@@ -343,7 +380,7 @@ export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
     return new CpuKernel<A, I, O, P>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined)
   }
 
-  async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: SumOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A, I, O, P>> {
+  async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: SumOptions & LongRunOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A, I, O, P>> {
     const { jacobian = true, ...run } = options
     const kernel = this.#kernels(graph, jacobian ? 'jacobian' : 'values', () => this.compile(graph, { jacobian })) as unknown as CpuKernel<A, I, O, P>
     return kernel.run(bindings, run)
@@ -361,6 +398,17 @@ export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
   destroy(): void {
     this.#destroyed = true
     void this.#pool?.then((p) => p?.destroy())
+  }
+
+  /** destroy(), for `using engine = createCpuEngine()`. */
+  [Symbol.dispose](): void {
+    this.destroy()
+  }
+
+  /** Waits for the worker threads' work in flight, then destroy(): `await using engine = ...`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await (await this.#pool)?.idle()
+    this.destroy()
   }
 }
 

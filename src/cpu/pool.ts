@@ -96,6 +96,8 @@ export class WorkerPool {
   #nextThread = 0
   #nextId = 0
   #broken: Error | undefined
+  /** Runs not settled yet (idle() waits for them). */
+  readonly #running = new Set<Promise<void>>()
 
   constructor(workers: NodeWorker[]) {
     this.#threads = workers.map((worker) => {
@@ -132,7 +134,20 @@ export class WorkerPool {
    * Runs one part of a batch on each of `parts.length` threads (at most size of them): each part's
    * inputs and rows are SharedArrayBuffer views holding just its bindings, filled from index 0.
    */
-  async run(key: string, json: () => GraphJSON, jacobian: boolean, parts: readonly Part[], reference = false): Promise<void> {
+  run(key: string, json: () => GraphJSON, jacobian: boolean, parts: readonly Part[], reference = false): Promise<void> {
+    const running = this.#run(key, json, jacobian, parts, reference)
+    this.#running.add(running)
+    const settled = () => void this.#running.delete(running)
+    running.then(settled, settled)
+    return running
+  }
+
+  /** Resolves when every run started so far has settled. */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#running])
+  }
+
+  async #run(key: string, json: () => GraphJSON, jacobian: boolean, parts: readonly Part[], reference: boolean): Promise<void> {
     if (this.#broken) throw this.#broken
     if (parts.length > this.#threads.length) throw new Error(`${parts.length} parts for ${this.#threads.length} threads`)
     await Promise.all(

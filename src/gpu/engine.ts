@@ -12,6 +12,7 @@
  * out-of-memory error scopes; uncaptured errors and device loss fail the call with DeviceError; a
  * WGSL error raises ShaderError with line:column and the source.
  */
+import { longRun } from '../abort.js'
 import type { Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { BindingError } from '../errors.js'
@@ -99,6 +100,12 @@ export interface GpuEngineOptions extends DeviceOptions {
 export interface CompileOptions {
   /** false: values only (one row per output, no reverse sweep): forward mode's JVP graphs, predictions. */
   readonly jacobian?: boolean
+  /**
+   * Stops the kernel's fused pipeline build (between segments: a pipeline the driver is compiling
+   * finishes first). Its runs then stay on the interpreter under tier 'auto'; on tier 'fused' they,
+   * and `kernel.ready`, reject with the signal's reason.
+   */
+  readonly signal?: AbortSignal
 }
 
 /** evaluate(): a run's options, and whether to compute Jacobians (see CompileOptions). */
@@ -222,7 +229,8 @@ export class GpuEngine {
    */
   compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): Kernel<I, O, P> {
     this.#ctx.check()
-    return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan)
+    const { signal } = longRun({ ...(options.signal ? { signal: options.signal } : {}) })
+    return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan, signal)
   }
 
   /** compile (cached per graph and version) + run: values and Jacobians read back. */
@@ -234,6 +242,22 @@ export class GpuEngine {
   /** compile (cached) + runToBuffer: the rows stay on the GPU (see Kernel.runToBuffer). */
   async evaluateToBuffer<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: ToBufferOptions = {}): Promise<GpuResidentResults<I, O>> {
     return this.#kernelFor(graph, true).runToBuffer(bindings, options)
+  }
+
+  /** Resolves when every run queued so far has settled (background builds are not waited for). */
+  async idle(): Promise<void> {
+    await this.#runner.idle()
+  }
+
+  /** destroy(), for `using engine = await createGpuEngine()`: work in flight rejects (DeviceError 'destroyed'). */
+  [Symbol.dispose](): void {
+    this.destroy()
+  }
+
+  /** Waits for the runs in flight, then destroy(): `await using engine = await createGpuEngine()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.idle()
+    this.destroy()
   }
 
   /** Frees the engine's buffers (and its device, unless the caller supplied it). */

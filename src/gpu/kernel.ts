@@ -7,6 +7,7 @@
  * with `into` the results are written into the caller's own buffer. Either way wavegrad never
  * touches it again after the call resolves, and queue order guarantees later GPU work sees it.
  */
+import { abortable, longRun, type LongRunOptions } from '../abort.js'
 import { checkBindings, type Bindings } from '../bindings.js'
 import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
@@ -39,7 +40,7 @@ export function checkTier(tier: unknown): Tier | undefined {
   throw new BindingError(`tier must be one of ${TIERS.map((t) => `'${t}'`).join(', ')}, got ${describe(tier)}`)
 }
 
-export interface RunOptions extends SumOptions {
+export interface RunOptions extends SumOptions, LongRunOptions {
   /** Override the engine's tier for this run. */
   readonly tier?: Tier
   /**
@@ -63,7 +64,7 @@ export interface RunOptions extends SumOptions {
   readonly transferOnly?: boolean
 }
 
-export interface ToBufferOptions {
+export interface ToBufferOptions extends LongRunOptions {
   /** Override the engine's tier for this run. */
   readonly tier?: Tier
   /** Write into this buffer (≥ rows × size × 4 bytes, usage STORAGE | COPY_DST) instead of a new one. */
@@ -117,6 +118,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
   /** The engine's tile loop, pipelines and tapes: a kernel runs through it, never through the engine. */
   readonly #runner: Runner
   readonly #planOptions: PlanOptions
+  readonly #signal: AbortSignal | undefined
 
   /**
    * The fused tier's WGSL is emitted at most once and only when first needed: a kernel that only
@@ -136,9 +138,12 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     readonly tier: Tier,
     /** How the fused tier is planned (the engine's segment budget and loop threshold). */
     planOptions: PlanOptions,
+    /** compile()'s signal: stops the fused build. */
+    signal?: AbortSignal,
   ) {
     this.#runner = runner
     this.#planOptions = planOptions
+    this.#signal = signal
     this.#plan = planKernels(program, planOptions)
     if (runner.ctx.debug) {
       const { scratch, program: _, ...summary } = this.#plan
@@ -245,13 +250,17 @@ export class Kernel<I extends string = string, O extends string = string, P exte
   async #buildFrom(plan: Plan, sources: readonly KernelSource[], gate?: () => Promise<void>): Promise<Built> {
     const { ctx, pipelines } = this.#runner
     const group1 = () => (plan.scratch ? 'scratch' : 'none')
+    const signal = this.#signal
     for (;;) {
       try {
-        if (!gate) return { plan, sources, pipelines: await Promise.all(sources.map((k) => pipelines.fused(k.wgsl, group1()))) }
+        if (signal?.aborted) this.#autoFuses = false
+        signal?.throwIfAborted()
+        if (!gate) return { plan, sources, pipelines: await abortable(Promise.all(sources.map((k) => pipelines.fused(k.wgsl, group1()))), signal) }
         const built: GPUComputePipeline[] = []
         for (const k of sources) {
           await gate()
           ctx.check()
+          signal?.throwIfAborted()
           built.push(await pipelines.fused(k.wgsl, group1()))
         }
         return { plan, sources, pipelines: built }
@@ -312,6 +321,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
    */
   async run(bindings: Bindings<I>, options: RunOptions = {}): Promise<GpuResults<I, O, P>> {
     const started = performance.now()
+    const long = longRun(options)
     const checked = this.#check(bindings)
     const { program, graph } = this
     const weights = checkWeights(graph, options.weights, checked.size, options.sumsOnly)
@@ -325,7 +335,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     const tier = this.#tier(options.tier)
     const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
     const prepared = performance.now()
-    const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined })
+    const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined, ...long })
     const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
     const result = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier } as GpuResults<I, O, P>
     if (!timings) return result
@@ -340,6 +350,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
    * pass.setBindGroup(...res.buffer, res.offset('f', 'x')...) ; res.buffer.destroy() when done
    */
   async runToBuffer(bindings: Bindings<I>, options: ToBufferOptions = {}): Promise<GpuResidentResults<I, O>> {
+    const long = longRun(options)
     const checked = this.#check(bindings)
     const { program } = this
     const device = this.#runner.ctx.device
@@ -354,7 +365,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     const tier = this.#tier(options.tier)
     const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
     try {
-      await this.#execute(options.tier, tier, { bindings: checked, sink: { kind: 'buffer', buffer } })
+      await this.#execute(options.tier, tier, { bindings: checked, sink: { kind: 'buffer', buffer }, ...long })
     } catch (e) {
       if (!into) buffer.destroy()
       throw e

@@ -12,6 +12,7 @@
  * are serialized (exclusive: they share the slots). Out of memory: the slots are freed and the run
  * starts again with tiles half as large.
  */
+import { abortable, type Progress } from '../abort.js'
 import { isGpuBinding, type BindingSource, type CheckedBindings } from '../bindings.js'
 import { CHUNK_BYTES, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
 import { BindingError } from '../errors.js'
@@ -95,6 +96,10 @@ export interface Job {
   readonly transferOnly?: boolean
   /** Per-binding weights of the parameter sums (one more row of the inputs buffer), if any. */
   readonly weights?: BindingSource | undefined
+  /** Stops the run between tiles (and while it waits for its pipelines). */
+  readonly signal?: AbortSignal | undefined
+  /** Told as tiles finish (read back, or for a buffer sink, done on the GPU). */
+  readonly onProgress?: ((progress: Progress) => void) | undefined
 }
 
 /** Everything one attempt's tile loop needs. */
@@ -116,6 +121,9 @@ interface TileRun {
   readonly steps: Uint32Array<ArrayBuffer>
   readonly weights: BindingSource | undefined
   readonly reducer: GPUComputePipeline | undefined
+  readonly signal: AbortSignal | undefined
+  /** Counts finished bindings and tells the job's onProgress. */
+  readonly progress: ((len: number) => void) | undefined
 }
 
 export interface RunnerOptions {
@@ -145,10 +153,17 @@ export class Runner {
     readonly options: RunnerOptions,
   ) {}
 
+  /** Resolves when every run queued so far has settled. */
+  async idle(): Promise<void> {
+    await this.#queue
+  }
+
   /** Runs a job after every earlier one (runs share the slots); fails fast on a destroyed or lost engine. */
   run(job: Job): Promise<Timings | undefined> {
     const run = this.#queue.then(() => {
       this.ctx.check()
+      // (A run aborted while it waited for earlier ones never starts.)
+      job.signal?.throwIfAborted()
       return this.#execute(job)
     })
     this.#queue = run.catch(() => undefined)
@@ -161,9 +176,10 @@ export class Runner {
     const { size, sources } = bindings
     const profile = job.profile ?? false
     const compute = !job.transferOnly
-    const built = await ctx.unlessBroken(job.fused ?? this.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] })))
+    const { signal, onProgress } = job
+    const built = await abortable(ctx.unlessBroken(job.fused ?? this.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] }))), signal)
     const { plan, pipelines } = built
-    const reducer = sink.kind === 'readback' && sink.sums ? await ctx.unlessBroken(this.pipelines.reducer()) : undefined
+    const reducer = sink.kind === 'readback' && sink.sums ? await abortable(ctx.unlessBroken(this.pipelines.reducer()), signal) : undefined
     ctx.check()
     if (size === 0) return undefined
     const t0 = performance.now()
@@ -188,9 +204,11 @@ export class Runner {
       const pending: (Promise<void> | undefined)[] = Array.from({ length: SLOTS }, () => undefined)
       // A retry starts the sums again.
       if (sink.kind === 'readback') sink.sums?.totals.fill(0)
+      let done = 0
+      const progress = onProgress && ((len: number) => onProgress({ done: (done += len), total: size }))
       try {
         try {
-          await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer })
+          await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress })
         } finally {
           // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
           await Promise.allSettled(pending)
@@ -213,7 +231,7 @@ export class Runner {
 
   /** The tile loop of one attempt. */
   async #tiles(run: TileRun): Promise<void> {
-    const { plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer } = run
+    const { plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress } = run
     const { ctx } = this
     const device = ctx.device
     const limits = device.limits
@@ -237,6 +255,7 @@ export class Runner {
       const k = t % SLOTS
       if (pending[k]) await pending[k]
       ctx.check()
+      signal?.throwIfAborted()
       let allocation: [readonly [Slot, GPUBindGroup | undefined, UploadStaging | undefined], Promise<void>]
       try {
         allocation = ctx.guard(() => {
@@ -351,6 +370,7 @@ export class Runner {
         timings.dispatch += await stage(() => submit(dispatch), 'dispatch failed')
         timings.copyOut += await stage(() => submit(deliver), 'copying results failed')
         await readback()
+        progress?.(len)
         mark = performance.now()
       } else {
         let checks: Promise<void>
@@ -359,7 +379,7 @@ export class Runner {
         } finally {
           staging?.remap()
         }
-        pending[k] = checks.then(readback)
+        pending[k] = checks.then(readback).then(progress && (() => progress(len)))
         pending[k]!.catch(() => undefined)
       }
       timings.tiles++

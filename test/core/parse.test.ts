@@ -405,6 +405,15 @@ describe('constants and parameter declarations', () => {
     expect(evaluateCpu(g, { x: [2] }).values.f![0]).toBe(Math.PI * 2 + Math.E)
   })
 
+  test('a program that assigns or declares e or pi before reading it has its own (the seed program assigns e)', () => {
+    const seed = parse('e = (a*4 + 3)*(a + 2)')
+    expect(seed.outputs).toEqual(['e'])
+    expect(evaluateCpu(seed, { a: [3] }).values.e![0]).toBe(75)
+    const g = parse('param e\nf = e*x + pi')
+    expect(g.params).toEqual(['e'])
+    expect(evaluateCpu(g, { e: 2, x: [3] }).values.f![0]).toBe(6 + Math.PI)
+  })
+
   test('`param a, b` declares parameters: inputs in declaration order, gradients summed over the batch', () => {
     const g = parse('param a, b\nloss = (a*x - b)^2')
     expect(g.inputs).toEqual(['a', 'b', 'x'])
@@ -423,8 +432,8 @@ describe('constants and parameter declarations', () => {
   })
 
   test.each([
-    ['e = 3', 1, 1, "'e' is the constant"],
-    ['param pi', 1, 7, "'pi' is the constant"],
+    ['f = e*x\ne = 3', 2, 1, "'e' is read as the constant 2.718281828459045 at 1:5"],
+    ['f = 2*pi\nparam pi', 2, 7, "'pi' is read as the constant"],
     ['f = 2*x\nparam x', 2, 7, "'x' is used as an input at 1:7 before this declaration"],
     ['param a\nparam a', 2, 7, "parameter 'a' is already declared"],
     ['param sin', 1, 7, "'sin' is a function name"],
