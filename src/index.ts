@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * wavegrad public API. Everything a user imports comes from here; nothing here has logic of its own.
  *

@@ -57,10 +57,11 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
   if (!gpu) throw new DeviceError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the webgpu package', 'no-adapter')
   const adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : {})
   if (!adapter) {
-    throw new DeviceError(
-      `no WebGPU adapter found. Without a GPU, install the software Vulkan driver (Mesa lavapipe 25 from bookworm-backports): ${INSTALL_HINT}`,
-      'no-adapter',
-    )
+    // The software driver is a Node-on-Linux remedy; a browser's user can only change browser or settings.
+    const remedy = isNode()
+      ? `Without a GPU, install the software Vulkan driver (Mesa lavapipe 25 from bookworm-backports): ${INSTALL_HINT}`
+      : 'The browser offers WebGPU but no adapter: its GPU may be blocklisted or hardware acceleration turned off (chrome://gpu says which); another browser or machine may have one'
+    throw new DeviceError(`no WebGPU adapter found. ${remedy}`, 'no-adapter')
   }
   const wanted = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const
   const requiredLimits: Record<string, number> = {}
