@@ -42,7 +42,8 @@ export interface FnRunOptions extends SumOptions {
   readonly signal?: AbortSignal
 }
 
-type Names<S extends FnSignature, K extends 'inputs' | 'params'> = S[K] extends readonly (infer N extends string)[] ? N : never
+/** The input (`K` = 'inputs') or parameter names of a signature, as a union of literals. */
+export type SignatureNames<S extends FnSignature, K extends 'inputs' | 'params'> = S[K] extends readonly (infer N extends string)[] ? N : never
 
 /** A graph traced from a function: evaluate it with bindings of its input names. */
 export class TracedFunction<I extends string, O extends string, P extends string> {
@@ -115,7 +116,7 @@ export function defaultEngine(): Promise<AutoEngine> {
  * const g = await model.valueAndJacobian({ x: xs, y: ys, a: 0.5, b: 0 })   // g.gradients.loss.a
  */
 export function fn<const N extends readonly string[], R extends Traced>(names: N, body: (...inputs: Placeholders<N>) => R): TracedFunction<N[number], OutputNames<R>, never>
-export function fn<const S extends FnSignature, R extends Traced>(signature: S, body: (...inputs: Placeholders<[...S['inputs'], ...(S['params'] extends readonly string[] ? S['params'] : [])]>) => R): TracedFunction<Names<S, 'inputs'> | Names<S, 'params'>, OutputNames<R>, Names<S, 'params'>>
+export function fn<const S extends FnSignature, R extends Traced>(signature: S, body: (...inputs: Placeholders<[...S['inputs'], ...(S['params'] extends readonly string[] ? S['params'] : [])]>) => R): TracedFunction<SignatureNames<S, 'inputs'> | SignatureNames<S, 'params'>, OutputNames<R>, SignatureNames<S, 'params'>>
 export function fn<R extends Traced>(body: (...inputs: Expr[]) => R, options?: { readonly params?: readonly string[] }): TracedFunction<string, OutputNames<R>, string>
 export function fn(first: unknown, second?: unknown): TracedFunction<string, string, string> {
   /** Every name in the order the function takes them. */

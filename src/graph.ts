@@ -17,7 +17,8 @@ export type NodeKind = 'input' | 'const' | OpName
 /** A number or an Expr: numbers are accepted wherever an Expr is. */
 export type ExprLike = Expr | number
 
-type Arity<K extends OpName> = (typeof OPS)[K]['arity']
+/** The number of arguments op K takes. */
+export type Arity<K extends OpName> = (typeof OPS)[K]['arity']
 type MethodOf<N, T, A> = N extends 1 ? () => T : N extends 2 ? (b: A) => T : (b: A, c: A) => T
 /** One method per op of the table: `x.sin()`, `x.add(y)`, `cond.where(a, b)`. */
 export type OpMethods<T, A> = { [K in OpName]: MethodOf<Arity<K>, T, A> }
@@ -335,7 +336,8 @@ export function describe(x: unknown): string {
   return `${typeof x} ${String(x)}`
 }
 
-type FreeFn<N> = N extends 1 ? (a: ExprLike) => Expr : N extends 2 ? (a: ExprLike, b: ExprLike) => Expr : (a: ExprLike, b: ExprLike, c: ExprLike) => Expr
+/** The free function of an op of N arguments. */
+export type FreeFn<N> = N extends 1 ? (a: ExprLike) => Expr : N extends 2 ? (a: ExprLike, b: ExprLike) => Expr : (a: ExprLike, b: ExprLike, c: ExprLike) => Expr
 /** One free function per op: `sin(x)`, `add(x, 1)`, `where(x.gt(0), x, 0)`. */
 export type FreeFunctions = { [K in OpName]: FreeFn<Arity<K>> }
 
