@@ -5,7 +5,8 @@
  * and the float64 reference see exactly the same inputs.
  */
 import { mulberry32 } from '../util/random.js'
-import { InputError } from './io.js'
+import { InputError } from './columns.js'
+import { didYouMean } from './usage.js'
 
 /** The default range of a generated input. */
 export const DEFAULT_RANGE: readonly [number, number] = [-1, 1]
@@ -41,7 +42,7 @@ export function parseRanges(specs: readonly string[], inputs: readonly string[])
       throw new InputError(`--range wants name=lo:hi or lo:hi with finite numbers lo ≤ hi (e.g. --range x=-2:2, --range=-1:1), got '${spec}'`)
     }
     if (m[1] === undefined) fallback = [lo, hi]
-    else if (!inputs.includes(m[1])) throw new InputError(`--range names '${m[1]}', which is not an input (the program's inputs are: ${inputs.join(', ') || 'none'})`)
+    else if (!inputs.includes(m[1])) throw new InputError(`--range names '${m[1]}', which is not an input (the program's inputs are: ${inputs.join(', ') || 'none'})${didYouMean(m[1], inputs)}`)
     else named[m[1]] = [lo, hi]
   }
   return Object.fromEntries(inputs.map((n) => [n, named[n] ?? fallback]))
@@ -49,19 +50,29 @@ export function parseRanges(specs: readonly string[], inputs: readonly string[])
 
 /**
  * n float32 values per input, uniform in its range, from a seeded generator (one independent
- * stream per input position).
+ * stream per input position). `float64` stores the same float32 numbers in Float64Arrays (what the
+ * float64 CPU engine takes) without a second copy.
  *
  * @example
  * generateInputs(['x', 'y'], 4, { x: [0, 1], y: [-1, 1] }, 1)   // { x: Float32Array(4), y: Float32Array(4) }
  */
-export function generateInputs(inputs: readonly string[], n: number, ranges: Readonly<Record<string, readonly [number, number]>>, seed: number): Record<string, Float32Array<ArrayBuffer>> {
-  return Object.fromEntries(
-    inputs.map((name, k) => {
-      const [lo, hi] = ranges[name] ?? DEFAULT_RANGE
-      const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b))
-      const a = new Float32Array(n)
-      for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * next()
-      return [name, a]
-    }),
-  )
+export function generateInputs(inputs: readonly string[], n: number, ranges: Readonly<Record<string, readonly [number, number]>>, seed: number): Record<string, Float32Array<ArrayBuffer>>
+export function generateInputs(inputs: readonly string[], n: number, ranges: Readonly<Record<string, readonly [number, number]>>, seed: number, float64: true): Record<string, Float64Array<ArrayBuffer>>
+export function generateInputs(inputs: readonly string[], n: number, ranges: Readonly<Record<string, readonly [number, number]>>, seed: number, float64 = false): Record<string, Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer>> {
+  return Object.fromEntries(inputs.map((name, k) => [name, generateColumn(k, n, ranges[name] ?? DEFAULT_RANGE, seed, float64)]))
+}
+
+/**
+ * The generated column of the input at position k of the program's inputs (its own stream: an
+ * input's numbers do not depend on which other inputs are generated).
+ *
+ * @example
+ * generateColumn(0, 4, [0, 1], 1, false)   // Float32Array(4), the same as generateInputs(['x'], 4, ..., 1).x
+ */
+export function generateColumn(k: number, n: number, range: readonly [number, number], seed: number, float64: boolean): Float32Array<ArrayBuffer> | Float64Array<ArrayBuffer> {
+  const [lo, hi] = range
+  const next = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b))
+  const a = float64 ? new Float64Array(n) : new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = Math.fround(lo + (hi - lo) * next())
+  return a
 }

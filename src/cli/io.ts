@@ -1,169 +1,153 @@
 /**
- * CLI input and output files. In: CSV or JSON text of input bindings; results to write. Out: one
- * column per input (Float64Array, or a number shared by every binding), checked against the
- * program's inputs; results written as CSV or JSON, streamed so that millions of rows never build
- * one giant string.
+ * CLI input and output files. In: --inputs values (files, `name=file` for one column, '-' for
+ * standard input); results to write. Out: one column per input (Float64Array, or Float32Array for
+ * float32 backends and float32 files, or a number shared by every binding), checked against the
+ * program's inputs; results written as CSV, JSON or .npy, block by block so that millions of rows
+ * never build one giant string.
  *
- * Input formats (chosen by the file extension):
+ * Input formats (by extension; standard input by its first bytes):
  *   CSV   a header of input names, then one row of numbers per binding: `x,y\n1,2\n3,4`
- *         (blank lines and lines starting with # are skipped)
+ *         (blank lines and lines starting with # are skipped): csv.ts
  *   JSON  columns `{ "x": [1, 3], "y": [2, 4], "a": 0.5 }` (a number is shared by every binding),
  *         or rows `[{ "x": 1, "y": 2 }, { "x": 3, "y": 4 }]`, or a results file written by --out
- *         x.json (its "inputs": the same bindings again)
- * Numbers may also be NaN, Infinity, -Infinity (in JSON as strings: "NaN", "Infinity", ...).
- * Every error names the file and the line / row and column it is about.
+ *         x.json (its "inputs": the same bindings again): json.ts
+ *   .npy  a structured array (a column per field), or with `x=x.npy` a 1-D float array: npy.ts
+ *   .f32  with `x=x.f32`: raw little-endian float32 numbers
+ * Numbers may also be NaN, Infinity, -Infinity (in JSON as strings: "NaN", "Infinity", ...); the
+ * CLI refuses them unless --allow-nan (`allowNaN: false`). Every error names the file and the line / row and column.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { constants } from 'node:buffer'
 import { extname } from 'node:path'
+import { InputError, type Columns, type ReadOptions } from './columns.js'
+import { parseCsvChunks, writeCsv, type CsvColumn } from './csv.js'
+import { parseJson, writeJson } from './json.js'
+import { bufferSource, fileSource, isNpy, readF32, readNpy, writeNpy } from './npy.js'
 
-/** A malformed or mismatched input file, or an unusable output path. */
-export class InputError extends Error {
-  override name = 'InputError'
-}
-
-/** Input columns by name: one number per binding, or one number for all. */
-export type Columns = Record<string, Float64Array | number>
-
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
-const SPECIAL: Record<string, number> = { nan: NaN, '+nan': NaN, '-nan': NaN, inf: Infinity, '+inf': Infinity, '-inf': -Infinity, infinity: Infinity, '+infinity': Infinity, '-infinity': -Infinity }
-
-/** A number from text: decimal or exponent notation, or NaN / Infinity / -Infinity (any case); undefined otherwise. */
-export function parseNumber(text: string): number | undefined {
-  const t = text.trim()
-  if (NUMBER.test(t)) return Number(t)
-  return SPECIAL[t.toLowerCase()]
-}
+export { InputError, parseNumber, type Columns, type ReadOptions } from './columns.js'
+export { formatF32, parseCsv } from './csv.js'
+export { parseJson } from './json.js'
 
 /** Which format a path names, by extension; undefined for anything else. */
-export function formatOf(path: string): 'csv' | 'json' | undefined {
+export function formatOf(path: string): 'csv' | 'json' | 'npy' | 'f32' | undefined {
   const ext = extname(path).toLowerCase()
-  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : undefined
+  return ext === '.csv' ? 'csv' : ext === '.json' ? 'json' : ext === '.npy' ? 'npy' : ext === '.f32' ? 'f32' : undefined
 }
 
 /**
- * Parses CSV input text: header of names, one row of numbers per binding.
+ * One --inputs value: a path (or '-'), or `name=path` binding one input to a one-column file. A
+ * path that exists is a path even if it holds '='.
  *
  * @example
- * parseCsv('x,y\n1,2\n3,4', 'data.csv')   // { x: Float64Array [1, 3], y: Float64Array [2, 4] }
+ * inputSpec('x=x.npy')   // { name: 'x', path: 'x.npy' }
  */
-export function parseCsv(text: string, file: string): Columns {
-  const lines = text.split(/\r?\n/)
-  let h = 0
-  while (h < lines.length && skip(lines[h]!)) h++
-  if (h === lines.length) throw new InputError(`${file}: no header line (expected the input names, e.g. x,y)`)
-  const names = splitCsv(lines[h]!).map((n) => n.trim().replace(/^"(.*)"$/, '$1').trim())
-  names.forEach((n, i) => {
-    if (!n) throw new InputError(`${file}:${h + 1}: column ${i + 1} of the header has no name`)
-    if (names.indexOf(n) !== i) throw new InputError(`${file}:${h + 1}: column '${n}' appears twice in the header`)
-  })
-  const rows: number[] = []
-  for (let l = h + 1; l < lines.length; l++) if (!skip(lines[l]!)) rows.push(l)
-  const columns = names.map(() => new Float64Array(rows.length))
-  rows.forEach((l, r) => {
-    const fields = splitCsv(lines[l]!)
-    if (fields.length !== names.length) {
-      throw new InputError(`${file}:${l + 1}: this row has ${fields.length} field${fields.length === 1 ? '' : 's'}, the header has ${names.length} (${names.join(', ')})`)
-    }
-    fields.forEach((f, c) => {
-      const v = parseNumber(f)
-      if (v === undefined) throw new InputError(`${file}:${l + 1}: column ${c + 1} ('${names[c]}'): '${f.trim()}' is not a number`)
-      columns[c]![r] = v
-    })
-  })
-  return Object.fromEntries(names.map((n, i) => [n, columns[i]!]))
+export function inputSpec(spec: string): { readonly name?: string; readonly path: string } {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(spec)
+  if (!m || exists(spec)) return { path: spec }
+  return { name: m[1]!, path: m[2]! }
 }
 
-function skip(line: string): boolean {
-  const t = line.trim()
-  return t === '' || t.startsWith('#')
-}
-
-function splitCsv(line: string): string[] {
-  return line.split(',')
-}
-
-/**
- * Parses JSON input text: an object of columns (arrays, or numbers shared by every binding) or an
- * array of row objects with the same keys.
- *
- * @example
- * parseJson('{"x": [1, 3], "a": 2}', 'in.json')   // { x: Float64Array [1, 3], a: 2 }
- * parseJson('[{"x": 1}, {"x": 3}]', 'in.json')     // { x: Float64Array [1, 3] }
- */
-export function parseJson(text: string, file: string): Columns {
-  let data: unknown
+function exists(path: string): boolean {
   try {
-    data = JSON.parse(text)
-  } catch (e) {
-    throw new InputError(`${file}: not valid JSON: ${(e as Error).message}`)
+    statSync(path)
+    return true
+  } catch {
+    return false
   }
-  const value = (v: unknown, where: string): number => {
-    const n = typeof v === 'number' ? v : typeof v === 'string' ? parseNumber(v) : undefined
-    if (n === undefined) throw new InputError(`${file}: ${where} is ${JSON.stringify(v) ?? String(v)}, not a number`)
-    return n
-  }
-  if (Array.isArray(data)) {
-    const first = data[0]
-    if (!isRecord(first)) throw new InputError(`${file}: a JSON array must hold one object per binding, like [{"x": 1, "y": 2}]${data.length ? `; row 1 is ${JSON.stringify(first)}` : ' (it is empty)'}`)
-    const names = Object.keys(first)
-    const columns = names.map(() => new Float64Array(data.length))
-    data.forEach((row: unknown, r) => {
-      if (!isRecord(row)) throw new InputError(`${file}: row ${r + 1} is ${JSON.stringify(row)}, not an object`)
-      const keys = Object.keys(row)
-      const extra = keys.filter((k) => !names.includes(k))
-      const missing = names.filter((k) => !keys.includes(k))
-      if (extra.length || missing.length) {
-        throw new InputError(`${file}: row ${r + 1} ${missing.length ? `lacks ${missing.map((k) => `'${k}'`).join(', ')}` : ''}${missing.length && extra.length ? ' and ' : ''}${extra.length ? `has ${extra.map((k) => `'${k}'`).join(', ')}` : ''} (row 1 has ${names.join(', ')})`)
-      }
-      names.forEach((n, c) => (columns[c]![r] = value(row[n], `row ${r + 1}, '${n}'`)))
-    })
-    return Object.fromEntries(names.map((n, i) => [n, columns[i]!]))
-  }
-  if (!isRecord(data)) throw new InputError(`${file}: expected an object of columns like {"x": [1, 2]} or an array of rows like [{"x": 1}], got ${JSON.stringify(data)}`)
-  // A results file of `wavegrad eval --out x.json`: its bindings are under "inputs".
-  const record: Record<string, unknown> = isRecord(data.inputs) && isRecord(data.values) && isRecord(data.jacobian) ? data.inputs : data
-  const out: Columns = {}
-  let length = -1
-  let first = ''
-  for (const [name, col] of Object.entries(record)) {
-    if (Array.isArray(col)) {
-      out[name] = Float64Array.from(col, (v, i) => value(v, `'${name}'[${i}]`))
-      if (length < 0) {
-        length = col.length
-        first = name
-      } else if (col.length !== length) {
-        throw new InputError(`${file}: columns have unequal lengths: '${first}' has ${length} values, '${name}' has ${col.length}`)
-      }
-    } else {
-      out[name] = value(col, `'${name}'`)
-    }
-  }
-  return out
 }
 
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x)
-}
+/** Text pieces of at most this many bytes: a file larger than one JavaScript string still reads. */
+const TEXT_CHUNK = 1 << 24
 
-/** Reads an input file (CSV or JSON by extension). */
-export function readInputs(path: string): Columns {
+/**
+ * Reads one --inputs value: CSV, JSON, .npy (structured, or 1-D with `name=`), .f32 (with
+ * `name=`), or '-' for standard input (an .npy by its magic bytes, else JSON if it starts with {
+ * or [, else CSV; with `name=-`, .npy or raw float32).
+ *
+ * @example
+ * readInputs('points.csv', { allowNaN: false })   // { x: Float64Array [...], y: ... }
+ */
+export function readInputs(spec: string, options: ReadOptions = {}): Columns {
+  const { name, path } = inputSpec(spec)
+  if (path === '-') return readStdin(name, options)
   const format = formatOf(path)
-  if (!format) throw new InputError(`${path}: input files must end in .csv or .json`)
-  let text: string
+  if (!format) throw new InputError(`${path}: input files must end in .csv, .json, .npy or .f32`)
+  if (name !== undefined && (format === 'csv' || format === 'json')) throw new InputError(`${name}=${path}: NAME=FILE binds one input to a one-column .npy or .f32 file; a ${format.toUpperCase()} file names its columns itself (--inputs ${path})`)
+  if (name === undefined && format === 'f32') throw new InputError(`${path}: a .f32 file holds one unnamed column; name the input it binds: --inputs NAME=${path}`)
+  let fd: number
   try {
-    text = readFileSync(path, 'utf8')
+    fd = openSync(path, 'r')
   } catch (e) {
     throw new InputError(`cannot read inputs '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
   }
-  return format === 'csv' ? parseCsv(text, path) : parseJson(text, path)
+  try {
+    const size = fstatSync(fd).size
+    if (format === 'npy') return readNpy(fileSource(fd, size), path, name, options)
+    if (format === 'f32') return readF32(fileSource(fd, size), path, name!, options)
+    if (format === 'csv') return parseCsvChunks(textChunks(fileSource(fd, size)), path, options)
+    if (size > constants.MAX_STRING_LENGTH) throw new InputError(`${path}: ${size} bytes is more JSON than one JavaScript string holds; write the inputs as CSV or .npy`)
+    return parseJson(readFileSync(fd, 'utf8'), path, options)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function readStdin(name: string | undefined, options: ReadOptions): Columns {
+  const bytes = readAll(0)
+  const src = bufferSource(bytes)
+  const file = '<stdin>'
+  if (isNpy(bytes)) return readNpy(src, file, name, options)
+  if (name !== undefined) return readF32(src, file, name, options)
+  let i = 0
+  while (i < bytes.length && (bytes[i] === 32 || bytes[i] === 9 || bytes[i] === 10 || bytes[i] === 13)) i++
+  if (bytes[i] === 0x7b || bytes[i] === 0x5b) {
+    if (bytes.length > constants.MAX_STRING_LENGTH) throw new InputError(`${file}: more JSON than one JavaScript string holds; write the inputs as CSV or .npy`)
+    return parseJson(new TextDecoder().decode(bytes), file, options)
+  }
+  return parseCsvChunks(textChunks(src), file, options)
+}
+
+/** Every byte of a file descriptor (standard input: a pipe, a file or a terminal). */
+function readAll(fd: number): Uint8Array {
+  const parts: Buffer[] = []
+  let total = 0
+  for (;;) {
+    const buf = Buffer.allocUnsafe(1 << 20)
+    let n: number
+    try {
+      n = readSync(fd, buf, 0, buf.length, null)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'EAGAIN') {
+        // A non-blocking pipe with nothing yet: wait a little and read again.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+        continue
+      }
+      if (code === 'EOF') break
+      throw new InputError(`cannot read standard input: ${(e as Error).message}`)
+    }
+    if (n === 0) break
+    parts.push(buf.subarray(0, n))
+    total += n
+  }
+  return Buffer.concat(parts, total)
+}
+
+/** UTF-8 text of a source, piece by piece. */
+function* textChunks(src: { readonly size: number; read(offset: number, length: number): Uint8Array }): Generator<string> {
+  const decoder = new TextDecoder()
+  for (let at = 0; at < src.size; at += TEXT_CHUNK) yield decoder.decode(src.read(at, Math.min(TEXT_CHUNK, src.size - at)), { stream: true })
+  yield decoder.decode()
 }
 
 /**
  * Checks file columns against the program's inputs: every input needs a column, and a column that
- * is not an input is an error (a typo would otherwise go unnoticed).
+ * is not an input is an error (a typo would otherwise go unnoticed). Columns named in `results`
+ * (a results file's outputs and derivatives, e.g. f and df/dx) are dropped: a results file reruns
+ * its bindings.
  */
-export function matchColumns(columns: Columns, inputs: readonly string[], file: string): Columns {
-  const unknown = Object.keys(columns).filter((k) => !inputs.includes(k))
+export function matchColumns(columns: Columns, inputs: readonly string[], file: string, results: readonly string[] = []): Columns {
+  const unknown = Object.keys(columns).filter((k) => !inputs.includes(k) && !results.includes(k))
   if (unknown.length) {
     throw new InputError(`${file}: unknown input column${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (the program's inputs are: ${inputs.join(', ') || 'none'})`)
   }
@@ -172,17 +156,7 @@ export function matchColumns(columns: Columns, inputs: readonly string[], file: 
   return Object.fromEntries(inputs.map((k) => [k, columns[k]!]))
 }
 
-/** Shortest decimal text that reads back as the same float32; NaN / Infinity / -Infinity as words. */
-export function formatF32(x: number): string {
-  if (!Number.isFinite(x)) return String(x)
-  for (let p = 6; p < 9; p++) {
-    const s = Number(x.toPrecision(p))
-    if (Math.fround(s) === x) return String(s)
-  }
-  return String(Number(x.toPrecision(9)))
-}
-
-/** What the CLI writes: the bindings used and, per output, its values and its Jacobian rows. */
+/** What the CLI writes: the bindings used and, per output, its values, Jacobian rows and parameter gradients. */
 export interface ResultTable {
   readonly size: number
   readonly backend: string
@@ -190,20 +164,30 @@ export interface ResultTable {
   readonly outputs: readonly string[]
   readonly bindings: Readonly<Record<string, ArrayLike<number> | number>>
   readonly values: Readonly<Record<string, ArrayLike<number>>>
+  /** Per-binding rows of the inputs that are not parameters. */
   readonly jacobian: Readonly<Record<string, Readonly<Record<string, ArrayLike<number>>>>>
+  /** Parameter gradients, summed over the batch. */
+  readonly gradients?: Readonly<Record<string, Readonly<Record<string, number>>>>
 }
 
-/** Rows written per write call: bounded memory whatever the batch size. */
-const BLOCK = 1 << 13
+/** The per-binding columns of a results table, in file order: inputs, then per output its value and d<out>/d<input>. */
+export function resultColumns(t: ResultTable): CsvColumn[] {
+  const cols: CsvColumn[] = t.inputs.map((n) => ({ name: n, data: t.bindings[n]! }))
+  for (const o of t.outputs) {
+    cols.push({ name: o, data: t.values[o]! })
+    for (const n of t.inputs) if (t.jacobian[o]?.[n]) cols.push({ name: `d${o}/d${n}`, data: t.jacobian[o]![n]! })
+  }
+  return cols
+}
 
 /**
- * Writes results as CSV (columns: inputs, then per output its value and d<out>/d<input>) or JSON
- * (`{ backend, size, inputs, values, jacobian }`, whose `inputs` is itself a valid --inputs file).
- * `onRows` reports progress.
+ * Writes results as CSV (columns: inputs, then per output its value and d<out>/d<input>), .npy (a
+ * structured array with the same columns as fields) or JSON (`{ backend, size, inputs, values,
+ * jacobian, gradients? }`, whose `inputs` is itself a valid --inputs file). `onRows` reports progress.
  */
 export function writeResults(path: string, table: ResultTable, onRows: (done: number) => void = () => {}): void {
   const format = formatOf(path)
-  if (!format) throw new InputError(`${path}: results can be written as .csv or .json`)
+  if (format !== 'csv' && format !== 'json' && format !== 'npy') throw new InputError(`${path}: results can be written as .csv, .json or .npy`)
   let fd: number
   try {
     fd = openSync(path, 'w')
@@ -211,72 +195,14 @@ export function writeResults(path: string, table: ResultTable, onRows: (done: nu
     throw new InputError(`cannot write '${path}': ${(e as Error).message}`)
   }
   try {
-    if (format === 'csv') writeCsv(fd, table, onRows)
+    if (format === 'csv') writeCsv(fd, resultColumns(table), table.size, onRows)
+    else if (format === 'npy') writeNpy(fd, resultColumns(table), table.size, onRows)
     else writeJson(fd, table, onRows)
+  } catch (e) {
+    // A full disk or a lost file system is the user's to fix, not an internal error.
+    if (typeof (e as NodeJS.ErrnoException).code === 'string') throw new InputError(`cannot write '${path}': ${(e as Error).message}`)
+    throw e
   } finally {
     closeSync(fd)
   }
-}
-
-/** Formats an array's numbers: float32 values as the shortest float32 text, others as JavaScript prints them. */
-function formatter(a: ArrayLike<number> | number): (i: number) => string {
-  if (typeof a === 'number') {
-    const s = String(a)
-    return () => s
-  }
-  return a instanceof Float32Array ? (i) => formatF32(a[i]!) : (i) => String(a[i]!)
-}
-
-function writeCsv(fd: number, t: ResultTable, onRows: (done: number) => void): void {
-  const cols: { name: string; at: (i: number) => string }[] = []
-  for (const n of t.inputs) cols.push({ name: n, at: formatter(t.bindings[n]!) })
-  for (const o of t.outputs) {
-    cols.push({ name: o, at: formatter(t.values[o]!) })
-    for (const n of t.inputs) cols.push({ name: `d${o}/d${n}`, at: formatter(t.jacobian[o]![n]!) })
-  }
-  writeSync(fd, cols.map((c) => c.name).join(',') + '\n')
-  for (let start = 0; start < t.size; start += BLOCK) {
-    const end = Math.min(t.size, start + BLOCK)
-    const lines: string[] = []
-    for (let i = start; i < end; i++) lines.push(cols.map((c) => c.at(i)).join(','))
-    writeSync(fd, lines.join('\n') + '\n')
-    onRows(end)
-  }
-}
-
-function writeJson(fd: number, t: ResultTable, onRows: (done: number) => void): void {
-  const json = (s: string) => JSON.stringify(s)
-  // JSON has no NaN or Infinity: those become the strings "NaN", "Infinity", "-Infinity".
-  const num = (s: string) => (s === 'NaN' || s === 'Infinity' || s === '-Infinity' ? `"${s}"` : s)
-  let written = 0
-  const total = t.size * (t.inputs.length + t.outputs.length * (1 + t.inputs.length))
-  const array = (a: ArrayLike<number> | number) => {
-    const at = formatter(a)
-    if (typeof a === 'number') return writeSync(fd, num(at(0)))
-    writeSync(fd, '[')
-    for (let start = 0; start < t.size; start += BLOCK) {
-      const end = Math.min(t.size, start + BLOCK)
-      const parts: string[] = []
-      for (let i = start; i < end; i++) parts.push(num(at(i)))
-      writeSync(fd, (start ? ',' : '') + parts.join(','))
-      written += end - start
-      onRows(Math.floor(written / Math.max(1, total / t.size)))
-    }
-    writeSync(fd, ']')
-  }
-  const object = (keys: readonly string[], each: (k: string) => void) => {
-    writeSync(fd, '{')
-    keys.forEach((k, i) => {
-      writeSync(fd, `${i ? ', ' : ''}${json(k)}: `)
-      each(k)
-    })
-    writeSync(fd, '}')
-  }
-  writeSync(fd, `{"backend": ${json(t.backend)}, "size": ${t.size},\n"inputs": `)
-  object(t.inputs, (n) => array(t.bindings[n]!))
-  writeSync(fd, ',\n"values": ')
-  object(t.outputs, (o) => array(t.values[o]!))
-  writeSync(fd, ',\n"jacobian": ')
-  object(t.outputs, (o) => object(t.inputs, (n) => array(t.jacobian[o]![n]!)))
-  writeSync(fd, '}\n')
 }
