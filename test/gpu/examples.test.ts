@@ -4,30 +4,20 @@
  * derivatives that must match hand math, examples/train.ts must recover the parameters it fits,
  * and examples/browser type-checks (with the rest of examples/) and builds with Vite.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'vite'
 import { afterAll, expect, test } from 'vitest'
+import { runChild } from './setup.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const out = mkdtempSync(join(tmpdir(), 'wavegrad-examples-'))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
 
-/** A child process, awaited without blocking the event loop. */
-function run(command: string, args: readonly string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+/** A child process in the repository root, awaited without blocking the event loop. */
+const run = (command: string, args: readonly string[], timeoutMs = 120_000) => runChild(command, args, { cwd: ROOT, timeoutMs })
 
 const example = (file: string, ...args: string[]) => run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), file, ...args])
 

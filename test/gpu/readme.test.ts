@@ -6,11 +6,11 @@
  * line of its own stands for any lines, inside a line for any text). ```ts no-run blocks are
  * skipped (browser-only code); the quick start is the first block after `<!-- quickstart -->`.
  */
-import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, test } from 'vitest'
+import { runChild } from './setup.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SOURCE = join(ROOT, 'src/index.ts')
@@ -20,18 +20,8 @@ const DIR = join(ROOT, 'node_modules/.cache/wavegrad-readme')
 /** Lines Dawn prints on every start on some adapters (harmless: see the environment notes). */
 const STDERR_NOISE = /^Warning: maxDynamic\w+BuffersPerPipelineLayout artificially reduced|XDG_RUNTIME_DIR/
 
-/** A child process, awaited without blocking the event loop (tsc runs beside the blocks). */
-function run(command: string, args: readonly string[], options: { cwd: string; timeoutMs: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+/** (tsc runs beside the blocks: child processes are awaited, not waited for.) */
+const run = runChild
 
 /**
  * Whether `printed` matches `expected` line by line: an expected line `…` stands for any number of
