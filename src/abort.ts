@@ -67,7 +67,36 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
   })
 }
 
-/** A macrotask's pause, so that an abort (a click, a timer) can be delivered during CPU work. */
+/**
+ * onProgress as a run calls it: `report(done)` tells the caller only when `done` passes what was
+ * told before (a retried attempt counts from 0 again without the caller seeing progress go back).
+ */
+export function progressReporter(onProgress: (progress: Progress) => void, total: number): (done: number) => void {
+  let told = 0
+  return (done) => {
+    if (done <= told) return
+    told = Math.min(done, total)
+    onProgress({ done: told, total })
+  }
+}
+
+/**
+ * A macrotask's pause, so that an abort (a click, a timer) can be delivered during CPU work:
+ * setImmediate in Node, a MessageChannel message in browsers (nested setTimeout(0) calls are
+ * clamped to 4 ms there).
+ */
 export function pause(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void }
+  if (typeof g.setImmediate === 'function') return new Promise((resolve) => g.setImmediate!(resolve))
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel()
+      channel.port1.onmessage = () => {
+        channel.port1.close()
+        resolve()
+      }
+      channel.port2.postMessage(undefined)
+    })
+  }
   return new Promise((resolve) => setTimeout(resolve, 0))
 }

@@ -287,7 +287,8 @@ export class AutoKernel<I extends string = string, O extends string = string, P 
     // reference engine's warm-up bindings, not a GPU run on a tier the prediction did not assume.
     if (!plan) return result
     const uncorrected = (backend === 'gpu' ? plan.predicted.gpu! / plan.correction.gpu : plan.predicted.cpu / plan.correction.cpu) || 0
-    const comparable = !gpuOnly.length && (backend === 'cpu' ? !result.backend.includes('reference engine') : (result as AutoResults).tier === plan.tier)
+    // (Nor a watched run: its pauses and the caller's onProgress are in its time.)
+    const comparable = !gpuOnly.length && !run.signal && !run.onProgress && (backend === 'cpu' ? !result.backend.includes('reference engine') : (result as AutoResults).tier === plan.tier)
     // (A backend's first runs compile, warm V8 up, or explore threads: they teach nothing.)
     if (this.#runs[backend]++ >= WARM_RUNS && comparable && uncorrected > 0 && size >= MIN_PER_THREAD) {
       const seen = Math.min(this.#runs[backend] - WARM_RUNS, 8)

@@ -125,6 +125,7 @@ export function fn(first: unknown, second?: unknown): TracedFunction<string, str
   let body: unknown
   if (typeof first === 'function') {
     body = first
+    if (Array.isArray(second)) throw new GraphError('fn: give the names first, then the function: fn([...names], (x, y) => ...)')
     inputs = parameterNames(first)
     params = readList((second as { params?: unknown } | undefined)?.params ?? [], 'params')
     for (const p of params) if (!inputs.includes(p)) throw new GraphError(`fn: parameter '${p}' is not one of the function's parameters (${inputs.join(', ') || 'none'})`)
@@ -173,8 +174,8 @@ function readList(list: unknown, what: string): readonly string[] {
  */
 function parameterNames(f: Function): string[] {
   const text = Function.prototype.toString.call(f).replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ' ')
-  const m = /^\s*(?:async\s*)?(?:function\b[^(]*)?\(([^)]*)\)/.exec(text) ?? /^\s*(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(text)
-  const list = m?.[1]?.trim() ?? ''
+  const m = /\{\s*\[native code\]\s*\}\s*$/.test(text) ? null : (/^\s*(?:async\s*)?(?:function\b[^(]*)?\(([^)]*)\)/.exec(text) ?? /^\s*(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/.exec(text))
+  const list = m?.[1]?.trim().replace(/,$/, '') ?? ''
   const names = list === '' ? [] : list.split(',').map((s) => s.trim())
   if (!m || names.some((n) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n))) {
     throw new GraphError(`fn could not read input names from the function's parameters (${list || text.slice(0, 40)}): give them, as in fn(['x', 'y'], (x, y) => ...)`)

@@ -96,7 +96,10 @@ export type DefaultParams<I extends string> = string extends I ? string : never
  * Its type parameters carry the names, so that results typed from it catch a misspelt name at
  * compile time: `I` the inputs (parameters included), `O` the outputs, `P` the parameters. A graph
  * from `parse` has `string` for each; `new Graph<'x' | 'y', 'f'>()` allows just those names, and
- * results of it have `values.f` and `jacobian.f.x`, and no `values.g`.
+ * results of it have `values.f` and `jacobian.f.x`, and no `values.g`. The type parameters are a
+ * promise the builder code keeps: the compiler checks every name used against them, not that each
+ * is used (a declared input never created is refused as an unknown input by the run; a declared
+ * output never defined is missing from the results). `fn` keeps the promise by construction.
  *
  * @example
  * const g = new Graph()

@@ -92,6 +92,7 @@ class Parser {
     const t = this.#peek()
     const next = this.#tokens[this.#pos + 1]
     if (t.type === 'name' && t.text === 'param' && next?.type === 'name') return this.#params()
+    if (t.type === 'name' && t.text === 'param' && (next?.type === 'sep' || next?.type === 'end')) this.#fail(next, "'param' needs the names it declares: param a, b")
     let name = 'out'
     const nameTok = t
     if (t.type === 'name' && next?.type === 'op' && next.text === '=') {
@@ -106,6 +107,7 @@ class Parser {
     const earlier = this.#vars.get(name)
     if (earlier) this.#fail(nameTok, `'${name}' is already assigned at ${this.#where(earlier.at)}; assign each name once`)
     const read = this.#readAt.get(name)
+    if (read !== undefined && this.#graph.isParam(name)) this.#fail(nameTok, `'${name}' is a parameter (declared at ${this.#where(read)}); a parameter is an input and cannot be assigned`)
     if (read !== undefined) this.#fail(nameTok, `'${name}' is used as an input at ${this.#where(read)} before this assignment; assign it first or rename it`)
     this.#vars.set(name, { expr, at: nameTok.at, used: false })
     this.#graph.setLabel(expr, name)

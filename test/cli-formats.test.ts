@@ -286,6 +286,35 @@ describe('wavegrad eval with files (spawned)', () => {
     expect(cli(['eval', 'f = x', '--inputs', path('word.csv'), '--backend', 'cpu', '--allow-nan']).stderr).toContain(":3: column 1 ('x'): 'abc' is not a number")
   })
 
+  test('numbers beyond float32, words that are not numbers, and broken .npy files: one line naming the file, exit 1', () => {
+    writeFileSync(path('big.csv'), 'x,y\n1,2\n1e39,2\n')
+    const big = cli(['eval', 'f = x*y', '--inputs', path('big.csv'), '--backend', 'auto'], { env: NO_GPU })
+    expect(big.status).toBe(1)
+    expect(big.stderr).toContain(`${path('big.csv')}:3: column 'x' is 1e+39, beyond float32's range`)
+    // float64 holds it: the CPU engine takes it.
+    expect(cli(['eval', 'f = x*y', '--inputs', path('big.csv'), '--backend', 'cpu']).status).toBe(0)
+    writeFileSync(path('ctor.csv'), 'x\nconstructor\n')
+    expect(cli(['eval', 'f = x', '--inputs', path('ctor.csv'), '--backend', 'cpu']).stderr).toContain("'constructor' is not a number")
+    expect(cli(['eval', 'f = x', '--batch', '2', '--set', 'x= ', '--backend', 'cpu']).stderr).toContain("--set wants NAME=NUMBER (e.g. --set w=0.5), got 'x= '")
+    const npy = (name: string, bytes: Buffer) => (writeFileSync(path(name), bytes), cli(['eval', 'f = x', '--inputs', `x=${path(name)}`, '--backend', 'cpu']))
+    const short = npy('short.npy', Buffer.from([0x93, ...Buffer.from('NUMPY'), 2, 0, 16, 0]))
+    expect(short.stderr).toContain('ends inside its 2.0 preamble')
+    const header = (dict: string) => {
+      const text = dict + ' '.repeat(63 - ((10 + dict.length) % 64)) + '\n'
+      const head = Buffer.alloc(10)
+      Buffer.from([0x93, ...Buffer.from('NUMPY'), 1, 0]).copy(head)
+      head.writeUInt16LE(text.length, 8)
+      return Buffer.concat([head, Buffer.from(text, 'latin1')])
+    }
+    expect(npy('negative.npy', header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")).stderr).toContain('holds an array of shape (-1)')
+    const twice = cli(['eval', 'f = x', '--inputs', (writeFileSync(path('twice.npy'), Buffer.concat([header("{'descr': [('x', '<f4'), ('x', '<f4')], 'fortran_order': False, 'shape': (1,), }"), Buffer.alloc(8)])), path('twice.npy')), '--backend', 'cpu'])
+    expect(twice.stderr).toContain("names field 'x' twice")
+    for (const r of [big, short, twice]) {
+      expect(r.status).toBe(1)
+      expect(r.stderr).not.toContain('    at ')
+    }
+  })
+
   test('memory is checked before allocating: the need, how it adds up and the limit; no RangeError, no stack', () => {
     // Rosenbrock on the GPU engine: 2 inputs + 3 rows, float32, 2^32 bindings = 80 GiB (plus buffers).
     const big = cli(['eval', ROSENBROCK, '--batch', '2^32', '--max-memory', '1G'])

@@ -5,7 +5,7 @@
  * run fits in memory, before any array with one element per binding is allocated.
  */
 import type { Graph } from '../index.js'
-import { InputError, type Columns } from './columns.js'
+import { InputError, parseNumber, type Columns } from './columns.js'
 import { generateColumn, parseBatch, parseRanges } from './generate.js'
 import { inputSpec, matchColumns, readInputs } from './io.js'
 import { checkMemory, type MemoryTerm } from './memory.js'
@@ -45,8 +45,9 @@ export function parseSets(specs: readonly string[], inputs: readonly string[], a
   const sets: Record<string, number> = {}
   for (const spec of specs) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$/.exec(spec)
-    const v = m ? Number(m[2]!.trim().replace(/^(-?)inf(inity)?$/i, '$1Infinity').replace(/^nan$/i, 'NaN')) : NaN
-    if (!m || (Number.isNaN(v) && !/^nan$/i.test(m[2]!.trim()))) throw new UsageError(`--set wants NAME=NUMBER (e.g. --set w=0.5), got '${spec}'`)
+    // The same numbers as input files hold (parseNumber: no blanks, no 0x10).
+    const v = m ? parseNumber(m[2]!) : undefined
+    if (!m || v === undefined) throw new UsageError(`--set wants NAME=NUMBER (e.g. --set w=0.5), got '${spec}'`)
     if (!allowNaN && !Number.isFinite(v)) throw new UsageError(`--set ${m[1]} is ${v}; pass --allow-nan to bind NaN or infinite values`)
     if (!inputs.includes(m[1]!)) throw new UsageError(`--set names '${m[1]}', which is not an input (the program's inputs are: ${inputs.join(', ') || 'none'})${didYouMean(m[1]!, inputs)}`)
     if (m[1]! in sets) throw new UsageError(`--set gives '${m[1]}' twice`)

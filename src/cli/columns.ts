@@ -36,5 +36,7 @@ const SPECIAL: Record<string, number> = { nan: NaN, '+nan': NaN, '-nan': NaN, in
 export function parseNumber(text: string): number | undefined {
   const t = text.trim()
   if (NUMBER.test(t)) return Number(t)
-  return SPECIAL[t.toLowerCase()]
+  const word = t.toLowerCase()
+  // (Own keys only: 'constructor' or 'tostring' is not a number.)
+  return Object.hasOwn(SPECIAL, word) ? SPECIAL[word] : undefined
 }

@@ -27,6 +27,7 @@ export function parseCsv(text: string, file: string, options: ReadOptions = {}):
 /** Parses CSV text that arrives in pieces (a line may span pieces). */
 export function parseCsvChunks(chunks: Iterable<string>, file: string, options: ReadOptions = {}): Columns {
   const allowNaN = options.allowNaN ?? true
+  const f32 = options.float32 ?? false
   let names: string[] | undefined
   let lineNo = 0
   let rows = 0
@@ -63,7 +64,7 @@ export function parseCsvChunks(chunks: Iterable<string>, file: string, options: 
       const f = fields[c]!
       const v = parseNumber(f)
       if (v === undefined) throw new InputError(`${file}:${lineNo}: column ${c + 1} ('${names[c]}'): '${f.trim()}' is not a number`)
-      if (!allowNaN && !Number.isFinite(v)) throw nonFinite(`${file}:${lineNo}: column '${names[c]}'`, v)
+      if (!allowNaN && !Number.isFinite(f32 ? Math.fround(v) : v)) throw nonFinite(`${file}:${lineNo}: column '${names[c]}'`, v, f32)
       block[c]![at] = v
     }
     rows++
@@ -92,9 +93,13 @@ export function parseCsvChunks(chunks: Iterable<string>, file: string, options: 
   return Object.fromEntries(names.map((n, i) => [n, columns[i]!]))
 }
 
-/** The error for a NaN or infinite input when --allow-nan is not given. */
-export function nonFinite(where: string, v: number): InputError {
-  return new InputError(`${where} is ${v} (pass --allow-nan to evaluate NaN and infinite inputs)`)
+/**
+ * The error for a NaN or infinite input when --allow-nan is not given (`float32`: read for a
+ * float32 backend, where a finite number beyond ±3.4e38 becomes infinite).
+ */
+export function nonFinite(where: string, v: number, float32 = false): InputError {
+  const beyond = float32 && Number.isFinite(v) ? `, beyond float32's range (±3.4e38): it would be ${Math.fround(v)} on this backend` : ''
+  return new InputError(`${where} is ${v}${beyond} (pass --allow-nan to evaluate NaN and infinite inputs)`)
 }
 
 /** Exact powers of ten (10^0 … 10^22 are exact doubles). */

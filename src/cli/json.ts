@@ -32,7 +32,7 @@ export function parseJson(text: string, file: string, options: ReadOptions = {})
   const value = (v: unknown, where: string): number => {
     const n = typeof v === 'number' ? v : typeof v === 'string' ? parseNumber(v) : undefined
     if (n === undefined) throw new InputError(`${file}: ${where} is ${JSON.stringify(v) ?? String(v)}, not a number`)
-    if (!allowNaN && !Number.isFinite(n)) throw nonFinite(`${file}: ${where}`, n)
+    if (!allowNaN && !Number.isFinite(options.float32 ? Math.fround(n) : n)) throw nonFinite(`${file}: ${where}`, n, options.float32)
     return n
   }
   if (Array.isArray(data)) {

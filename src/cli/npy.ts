@@ -67,6 +67,7 @@ export function readNpy(src: ByteSource, file: string, name: string | undefined,
   if (head.length < 10 || !isNpy(head)) throw new InputError(`${file}: not an .npy file (it does not start with \\x93NUMPY)`)
   const major = head[6]!
   if (major < 1 || major > 3) throw new InputError(`${file}: .npy format version ${major}.${head[7]} is not supported (1.0, 2.0 and 3.0 are)`)
+  if (head.length < (major === 1 ? 10 : 12)) throw new InputError(`${file}: the .npy file ends inside its ${major}.${head[7]} preamble`)
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength)
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true)
   const start = (major === 1 ? 10 : 12) + headerLength
@@ -81,10 +82,10 @@ export function readNpy(src: ByteSource, file: string, name: string | undefined,
   const h = header as { descr?: unknown; fortran_order?: unknown; shape?: unknown }
   if (typeof h !== 'object' || h === null || !Array.isArray(h.shape)) throw new InputError(`${file}: the .npy header has no shape: ${text.trim()}`)
   const shape = h.shape as unknown[]
-  if (shape.length !== 1 || typeof shape[0] !== 'number') {
+  if (shape.length !== 1 || !Number.isSafeInteger(shape[0]) || (shape[0] as number) < 0) {
     throw new InputError(`${file}: holds an array of shape (${shape.join(', ')}); wavegrad reads 1-D arrays (one column) or 1-D structured arrays (named columns)`)
   }
-  const rows = shape[0]
+  const rows = shape[0] as number
   const fields = fieldsOf(h.descr, file, name)
   const recordBytes = fields.reduce((n, f) => Math.max(n, f.offset + f.bytes), 0)
   if (start + rows * recordBytes > src.size) throw new InputError(`${file}: the header promises ${rows} records of ${recordBytes} bytes, the file is shorter`)
@@ -110,8 +111,11 @@ function fieldsOf(descr: unknown, file: string, name: string | undefined): Field
   if (!Array.isArray(descr)) throw new InputError(`${file}: the .npy header's descr is ${JSON.stringify(descr)}, not a dtype`)
   if (name !== undefined) throw new InputError(`${file}: holds named columns (a structured array): give it as --inputs ${file}, without ${name}=`)
   let offset = 0
+  const seen = new Set<string>()
   return descr.map((f: unknown) => {
     if (!Array.isArray(f) || f.length !== 2 || typeof f[0] !== 'string') throw new InputError(`${file}: field ${JSON.stringify(f)} of the structured dtype is not ('name', '<f4' | '<f8')`)
+    if (seen.has(f[0])) throw new InputError(`${file}: the structured dtype names field '${f[0]}' twice`)
+    seen.add(f[0])
     const bytes = bytesOf(f[1], `field '${f[0]}'`)
     const field = { name: f[0], offset, bytes }
     offset += bytes
@@ -133,7 +137,7 @@ function readRecords(src: ByteSource, start: number, rows: number, recordBytes: 
       const col = columns[c]!
       for (let r = 0, at = f.offset; r < n; r++, at += recordBytes) col[r0 + r] = f.bytes === 4 ? view.getFloat32(at, true) : view.getFloat64(at, true)
       if (options.allowNaN === false) {
-        for (let r = 0; r < n; r++) if (!Number.isFinite(col[r0 + r]!)) throw nonFinite(`${file}: record ${r0 + r + 1}, column '${f.name}',`, col[r0 + r]!)
+        for (let r = 0, at = f.offset; r < n; r++, at += recordBytes) if (!Number.isFinite(col[r0 + r]!)) throw nonFinite(`${file}: record ${r0 + r + 1}, column '${f.name}',`, f.bytes === 4 ? view.getFloat32(at, true) : view.getFloat64(at, true), col instanceof Float32Array)
       }
     })
   }

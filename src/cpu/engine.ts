@@ -9,7 +9,7 @@
  * faster, where no WebGPU adapter exists, and when asked for: every result's `backend` says
  * "cpu-js", never silently standing in for a GPU.
  */
-import { longRun, pause, type LongRunOptions } from '../abort.js'
+import { longRun, pause, progressReporter, type LongRunOptions } from '../abort.js'
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
@@ -110,6 +110,8 @@ const WASM_SUFFIX = '; WebAssembly SIMD'
 const BLOCK = 16_384
 /** ... and pauses for a macrotask (and reports progress) at least this often. */
 const PAUSE_MS = 16
+/** A watched threaded run goes in at most this many rounds (progress and the signal between them). */
+const ROUNDS = 8
 
 /** A graph compiled to WebAssembly SIMD (arithmetic only) and generated JavaScript. */
 export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I extends string = string, O extends string = string, P extends string = DefaultParams<I>> {
@@ -178,54 +180,75 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)
     const pool = parts >= 2 && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
+    // A watched run (signal, onProgress) is not timed: its pauses and the caller's callbacks would teach the choices wrong.
+    const watched = long.signal !== undefined || long.onProgress !== undefined
+    const report = long.onProgress && progressReporter(long.onProgress, size)
     const here = async () => {
       // The calling thread alone: wasm or generated JavaScript, the faster measured (big batches teach it).
       const wasm = this.#wasm !== undefined && !reference && (size >= MIN_PER_THREAD ? this.#code.pick() : this.#code.preferred)
       const started = performance.now()
       const rows = this.program.rows.map((_, r) => this.#row(size, false, r))
-      await this.#fillWatched(sources, rows, 0, size, reference, wasm, long, size)
-      if (this.#wasm && !reference && size >= MIN_PER_THREAD && !long.signal && !long.onProgress) this.#code.learn(wasm, size, performance.now() - started)
+      await this.#fillWatched(sources, rows, size, reference, wasm, long.signal, report)
+      if (this.#wasm && !reference && size >= MIN_PER_THREAD && !watched) this.#code.learn(wasm, size, performance.now() - started)
       return this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}${path}`)
     }
     if (!pool || pool.broken) return here()
     const threaded = reference || !this.adaptive || this.#threads.pick()
     const started = performance.now()
-    const done = <R>(r: R) => (long.signal || long.onProgress ? r : (this.#threads.learn(threaded, size, performance.now() - started), r))
+    const done = <R>(r: R) => (watched ? r : (this.#threads.learn(threaded, size, performance.now() - started), r))
     if (!threaded) return done(await here())
     const wasm = this.#wasm !== undefined && !reference && this.#code.preferred
     const n = Math.min(parts, pool.size + 1)
-    // The calling thread copies the workers' inputs before it computes its own part: its part is
-    // the smaller one, sized from the last run's measured costs so that every thread ends together.
-    const mine = this.#balance.share(size, n)
-    const per = Math.ceil((size - mine) / (n - 1))
     const rows = this.program.rows.map((_, r) => this.#row(size, true, r))
-    const t0 = performance.now()
-    const slices = Array.from({ length: n - 1 }, (_, p) => {
-      const start = mine + p * per
-      const len = Math.max(0, Math.min(per, size - start))
-      const inputs = sources.map((s) => (typeof s === 'number' ? s : sharedCopy(s, start, len)))
-      return { inputs, rows: rows.map((r) => r.subarray(start, start + len) as A), len }
-    }).filter((slice) => slice.len > 0)
-    const working = pool.run(reference ? `${this.#key}-reference` : this.#key, () => this.#graphJson(), this.program.jacobian, slices, reference)
-    working.catch(() => undefined)
+    // A watched run goes in rounds, each split over the threads, with progress, a pause and the
+    // signal checked between rounds.
+    const rounds = watched ? Math.max(1, Math.min(ROUNDS, Math.floor(size / (n * MIN_PER_THREAD)))) : 1
     try {
-      const t1 = performance.now()
-      try {
-        await this.#fillWatched(sources, rows, 0, mine, reference, wasm, long, size)
-      } catch (e) {
-        // Aborted (or onProgress threw): the workers finish their parts first, so that the pool is free.
-        await working.catch(() => undefined)
-        throw e
+      for (let from = 0; from < size; ) {
+        const len = Math.min(Math.ceil(size / rounds), size - from)
+        await this.#threaded(pool, n, sources, rows, from, len, reference, wasm, !watched)
+        from += len
+        report?.(from)
+        if (from < size) {
+          await pause()
+          long.signal?.throwIfAborted()
+        }
       }
-      if (!long.signal && !long.onProgress) this.#balance.learn(size, mine, t1 - t0, performance.now() - t1)
-      await working
-      long.onProgress?.({ done: size, total: size })
     } catch (e) {
       // A thread died: this run and later ones compute here. Anything else is the graph's error.
       if (!pool.broken || long.signal?.aborted) throw e
       return here()
     }
     return done(this.#results(rows, size, weights, `${this.description}${wasm ? WASM_SUFFIX : ''}, ${n} threads${path}`))
+  }
+
+  /**
+   * Bindings [from, from + len) over n threads: the calling thread copies the workers' inputs
+   * before it computes its own part, the smaller one, sized from the last measured costs
+   * (`learn`) so that every thread ends together.
+   */
+  async #threaded(pool: WorkerPool, n: number, sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], from: number, len: number, reference: boolean, wasm: boolean, learn: boolean): Promise<void> {
+    const mine = this.#balance.share(len, n)
+    const per = Math.ceil((len - mine) / (n - 1))
+    const t0 = performance.now()
+    const slices = Array.from({ length: n - 1 }, (_, p) => {
+      const start = from + mine + p * per
+      const count = Math.max(0, Math.min(per, from + len - start))
+      const inputs = sources.map((s) => (typeof s === 'number' ? s : sharedCopy(s, start, count)))
+      return { inputs, rows: rows.map((r) => r.subarray(start, start + count) as A), len: count }
+    }).filter((slice) => slice.len > 0)
+    const working = pool.run(reference ? `${this.#key}-reference` : this.#key, () => this.#graphJson(), this.program.jacobian, slices, reference)
+    working.catch(() => undefined)
+    const t1 = performance.now()
+    try {
+      this.#fill(sources, rows, from, mine, reference, wasm)
+    } catch (e) {
+      // The workers finish their parts first, so that the pool is free for the next run.
+      await working.catch(() => undefined)
+      throw e
+    }
+    if (learn) this.#balance.learn(len, mine, t1 - t0, performance.now() - t1)
+    await working
   }
 
   /**
@@ -267,21 +290,20 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
   }
 
   /**
-   * #fill, for a run with a signal or onProgress: in blocks of BLOCK bindings, pausing for a
-   * macrotask (when the signal may fire) at least every PAUSE_MS, and telling onProgress the
-   * bindings done so far (of `total`; a threaded run's workers add theirs at the end).
+   * #fill of a whole batch on the calling thread; for a watched run (signal, onProgress) in blocks
+   * of BLOCK bindings, pausing for a macrotask (when the signal may fire) and telling the progress
+   * at least every PAUSE_MS.
    */
-  async #fillWatched(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], start: number, len: number, reference: boolean, wasm: boolean, long: ReturnType<typeof longRun>, total: number): Promise<void> {
-    const { signal, onProgress } = long
-    if (!signal && !onProgress) return this.#fill(sources, rows, start, len, reference, wasm)
+  async #fillWatched(sources: readonly (ArrayLike<number> | number)[], rows: readonly A[], size: number, reference: boolean, wasm: boolean, signal: AbortSignal | undefined, report: ((done: number) => void) | undefined): Promise<void> {
+    if (!signal && !report) return this.#fill(sources, rows, 0, size, reference, wasm)
     let paused = performance.now()
-    for (let at = start, end = start + len; at < end; ) {
-      const n = Math.min(BLOCK, end - at)
+    for (let at = 0; at < size; ) {
+      const n = Math.min(BLOCK, size - at)
       this.#fill(sources, rows, at, n, reference, wasm)
       at += n
-      if (at === end && total === len) onProgress?.({ done: at, total })
+      if (at === size) report?.(at)
       else if (performance.now() - paused >= PAUSE_MS) {
-        onProgress?.({ done: at - start, total })
+        report?.(at)
         await pause()
         signal?.throwIfAborted()
         paused = performance.now()

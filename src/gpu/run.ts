@@ -12,7 +12,7 @@
  * are serialized (exclusive: they share the slots). Out of memory: the slots are freed and the run
  * starts again with tiles half as large.
  */
-import { abortable, type Progress } from '../abort.js'
+import { abortable, progressReporter, type Progress } from '../abort.js'
 import { isGpuBinding, type BindingSource, type CheckedBindings } from '../bindings.js'
 import { CHUNK_BYTES, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
 import { BindingError } from '../errors.js'
@@ -160,13 +160,16 @@ export class Runner {
 
   /** Runs a job after every earlier one (runs share the slots); fails fast on a destroyed or lost engine. */
   run(job: Job): Promise<Timings | undefined> {
-    const run = this.#queue.then(() => {
+    const earlier = this.#queue
+    // A run aborted while it waits for earlier ones rejects at once and never starts; the run
+    // after it still waits for the earlier ones.
+    const run = abortable(earlier, job.signal).then(() => {
       this.ctx.check()
-      // (A run aborted while it waited for earlier ones never starts.)
       job.signal?.throwIfAborted()
       return this.#execute(job)
     })
-    this.#queue = run.catch(() => undefined)
+    // (Settled to undefined: a chain of results would keep every earlier run's alive.)
+    this.#queue = Promise.allSettled([earlier, run]).then(() => undefined)
     return run
   }
 
@@ -176,7 +179,8 @@ export class Runner {
     const { size, sources } = bindings
     const profile = job.profile ?? false
     const compute = !job.transferOnly
-    const { signal, onProgress } = job
+    const { signal } = job
+    const reporter = job.onProgress && progressReporter(job.onProgress, size)
     const built = await abortable(ctx.unlessBroken(job.fused ?? this.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] }))), signal)
     const { plan, pipelines } = built
     const reducer = sink.kind === 'readback' && sink.sums ? await abortable(ctx.unlessBroken(this.pipelines.reducer()), signal) : undefined
@@ -202,10 +206,10 @@ export class Runner {
       if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
       const timings = noTimings()
       const pending: (Promise<void> | undefined)[] = Array.from({ length: SLOTS }, () => undefined)
-      // A retry starts the sums again.
+      // A retry starts the sums again (its progress is told only where it passes the last attempt's).
       if (sink.kind === 'readback') sink.sums?.totals.fill(0)
       let done = 0
-      const progress = onProgress && ((len: number) => onProgress({ done: (done += len), total: size }))
+      const progress = reporter && ((len: number) => reporter((done += len)))
       try {
         try {
           await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress })

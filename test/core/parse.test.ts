@@ -440,6 +440,8 @@ describe('constants and parameter declarations', () => {
     ['g = 1 + x\nparam g', 2, 7, "'g' is assigned at 1:1"],
     ['param a,', 1, 9, 'expected a parameter name'],
     ['param a b', 1, 9, "expected an operator, ';' or a new line"],
+    ['param\nx = 2*y', 1, 6, "'param' needs the names it declares"],
+    ['param a; a = 1', 1, 10, "'a' is a parameter (declared at 1:7)"],
   ])('%j is a ParseError at %i:%i', (src, line, column, message) => {
     expect(() => parse(src)).toThrow(expect.objectContaining({ name: 'ParseError', line, column, message: expect.stringContaining(message) }))
   })

@@ -73,15 +73,21 @@ describe('GPU engine', () => {
     await expect(gpu.evaluate(g, batch(10, 4), { signal: 'stop' as never })).rejects.toThrow(/signal must be an AbortSignal/)
   })
 
-  test('a run aborted while it waits behind another never starts; the other completes', async () => {
-    const first = gpu.evaluate(g, batch(32 * TILE, 5))
+  test('a run aborted while it waits behind another rejects at once and never starts; the others complete in order', async () => {
+    let firstDone = false
+    const first = gpu.evaluate(g, batch(32 * TILE, 5)).then((r) => ((firstDone = true), r))
     const controller = new AbortController()
     const seen: Progress[] = []
     const second = gpu.evaluate(g, batch(8 * TILE, 6), { signal: controller.signal, onProgress: (p) => seen.push(p) })
+    const b3 = batch(2 * TILE, 7)
+    const third = gpu.evaluate(g, b3).then((r) => (expect(firstDone).toBe(true), r))
     controller.abort()
     await expect(second).rejects.toSatisfy(isAbort)
+    // (It did not wait for the run ahead of it.)
+    expect(firstDone).toBe(false)
     expect(seen).toEqual([])
     expect((await first).size).toBe(32 * TILE)
+    expectMatchesReference(await third, g, b3, 1e-4)
   })
 
   test("compile's signal stops a fused build: ready and fused runs reject, 'auto' runs stay on the interpreter", async () => {
@@ -151,14 +157,15 @@ describe('CPU engine', () => {
     await expect(cpu.evaluate(heavy, batch(1 << 21, 11), { signal: controller.signal })).rejects.toSatisfy(isAbort)
   })
 
-  test('threaded: progress ends at the total; abort waits for the workers and leaves the pool working', async () => {
+  test('threaded: progress after each round; an abort between rounds waits for the workers and leaves the pool working', async () => {
     const threaded = createCpuEngine({ threads: 2, compileAfter: 0 })
     try {
       const size = 1 << 17
       const b = batch(size, 12)
       const seen: Progress[] = []
       const r = await threaded.evaluate(g, b, { onProgress: (p) => seen.push(p) })
-      expect(seen.at(-1)).toEqual({ done: size, total: size })
+      // A watched threaded run goes in rounds: progress after each.
+      expectProgress(seen, size, 2)
       expect(Array.from(r.values.h!)).toEqual(Array.from(evaluateCpu(g, b).values.h!))
       const controller = new AbortController()
       const aborted = threaded.evaluate(g, batch(1 << 20, 13), { signal: controller.signal, onProgress: () => controller.abort() })
