@@ -38,6 +38,8 @@ describe('fn', () => {
     }
     expect(fn((x) => x.mul(2)).inputs).toEqual(['x'])
     expect(fn((a, b) => a.add(b)).inputs).toEqual(['a', 'b'])
+    // As `new Function` writes it: the names on one line, the body on others.
+    expect(fn(new Function('u', 'v', 'return u.mul(v)') as never).inputs).toEqual(['u', 'v'])
   })
 
   test('parameters: placeholders in the declared order, gradients summed over the batch', async () => {
@@ -73,6 +75,8 @@ describe('fn', () => {
     ['an output that is not an Expr', () => fn(['x'], (x) => ({ f: x, g: [x] as never })), /output 'g' is an array/],
     ['no outputs', () => fn(['x'], () => ({})), /no outputs/],
     ['an async function', () => fn((async (x: never) => x) as never), /returned a Promise/],
+    ['a bound function (its source is native code)', () => fn(((x: never) => x).bind(null) as never), /could not read input names/],
+    ['names after the function', () => fn(((x: never) => x) as never, ['x'] as never), /give the names first/],
     ['no function', () => fn(['x'], undefined as never), /must be the function to trace/],
   ])('%s is a GraphError', (_, call, message) => {
     expect(call).toThrow(GraphError)
