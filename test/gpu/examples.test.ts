@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'vite'
 import { afterAll, expect, test } from 'vitest'
-import { runChild } from './setup.js'
+import { runChild } from './child.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const out = mkdtempSync(join(tmpdir(), 'wavegrad-examples-'))

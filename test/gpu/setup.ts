@@ -3,7 +3,6 @@
  * FAILS in the test files, it never skips), and a comparison of GPU results against the
  * float32-faithful CPU reference with tolerances scaled by magnitude (compareResults).
  */
-import { spawn } from 'node:child_process'
 import fc from 'fast-check'
 import { expect } from 'vitest'
 import { compareResults, evaluateCpu, Graph, OPS, type Bindings, type GpuEngine, type GpuResults, type OpName, type OpSpec } from '../../src/index.js'
@@ -72,16 +71,3 @@ export const randomDag = fc
     const r = rng(seed)
     return { graph, bindings: Object.fromEntries(names.map((n) => [n, randomArray(r, size, -2, 2)])) }
   })
-
-/** A child process's exit code and output, awaited without blocking the event loop. */
-export function runChild(command: string, args: readonly string[], options: { readonly cwd: string; readonly timeoutMs: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
