@@ -16,6 +16,13 @@ export interface Job {
   readonly graph: Graph
   readonly params: Readonly<Record<string, number>>
   readonly view: View
+  /** Fires when the page no longer wants this job (a new program was typed): its compile and run stop. */
+  readonly signal?: AbortSignal
+}
+
+/** Whether an error is a stopped job's (an AbortSignal's reason): the page drops it quietly. */
+export function isAbort(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError'
 }
 
 /** What the page reports about the last evaluation (also `demo.lastEvaluation`). */

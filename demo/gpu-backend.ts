@@ -56,6 +56,8 @@ export class GpuBackend implements Backend {
   readonly #renderer: FieldRenderer
   readonly #grid: GridBuffers
   readonly #kernels = new Map<string, Kernel>()
+  /** The signal each cached kernel was compiled with (it stops that kernel's fused build). */
+  readonly #compiledFor = new WeakMap<Kernel, AbortSignal>()
   #results: GPUBuffer | undefined
   #last: { readonly rows: FieldRows; readonly view: View } | undefined
 
@@ -87,7 +89,21 @@ export class GpuBackend implements Backend {
 
   async evaluate(job: Job): Promise<Evaluation> {
     const kernel = this.#kernel(job)
+    try {
+      return await this.#evaluate(job, kernel)
+    } catch (e) {
+      // A kernel whose build this job's signal stopped would never be fused: compile it afresh next time.
+      if (job.signal?.aborted && this.#kernels.get(job.source) === kernel && this.#compiledFor.get(kernel) === job.signal) {
+        this.#kernels.delete(job.source)
+        kernel.destroy()
+      }
+      throw e
+    }
+  }
+
+  async #evaluate(job: Job, kernel: Kernel): Promise<Evaluation> {
     await kernel.ready
+    job.signal?.throwIfAborted()
     await this.#grid.fill(job.view)
     const grid = this.#grid
     const results = this.#resultsBuffer(kernel.plan.rows.length * GRID * GRID * 4)
@@ -99,7 +115,7 @@ export class GpuBackend implements Backend {
 
     const device = this.#engine.device
     const t0 = performance.now()
-    const res = await kernel.runToBuffer(bindings, { into: results })
+    const res = await kernel.runToBuffer(bindings, { into: results, ...(job.signal ? { signal: job.signal } : {}) })
     await device.queue.onSubmittedWorkDone()
     const ms = performance.now() - t0
 
@@ -179,7 +195,8 @@ export class GpuBackend implements Backend {
       this.#kernels.set(job.source, hit)
       return hit
     }
-    const kernel = this.#engine.compile(job.graph)
+    const kernel = this.#engine.compile(job.graph, job.signal ? { signal: job.signal } : {})
+    if (job.signal) this.#compiledFor.set(kernel, job.signal)
     this.#kernels.set(job.source, kernel)
     if (this.#kernels.size > KERNEL_CACHE) this.#kernels.delete(this.#kernels.keys().next().value!)
     return kernel

@@ -2,7 +2,9 @@
  * The gradient-field explorer's wiring: editor, example picker, sliders, toggles and the view
  * (pan, zoom, range inputs) in; one backend (WebGPU, or the CPU reference where the browser has
  * none) evaluates and draws. Edits are debounced, slider moves and view changes coalesced: at most
- * one evaluation runs, and the next one starts from the latest state.
+ * one evaluation runs, and the next one starts from the latest state. A new program stops the
+ * evaluation in flight (its compile and run, by AbortSignal; the page drops that rejection quietly).
+ * Programs are parsed with UNTRUSTED_TEXT's limits.
  *
  * Device loss: a lost WebGPU device is replaced by a new engine on the same canvas, and the pass
  * it broke runs again there; after RECOVERY_LIMIT recoveries within RECOVERY_WINDOW_MS the page
@@ -15,8 +17,8 @@
  * once the page has recovered and drawn again).
  */
 import * as wavegrad from 'wavegrad'
-import { DeviceError, evaluateCpu, parse, type Graph } from 'wavegrad'
-import { parameterNames, type Backend, type Evaluation } from './backend.js'
+import { DeviceError, evaluateCpu, parse, UNTRUSTED_TEXT, type Graph } from 'wavegrad'
+import { isAbort, parameterNames, type Backend, type Evaluation } from './backend.js'
 import { clearError, ParamSliders, showError } from './controls.js'
 import { CPU_LABEL, createCpuBackend } from './cpu-fallback.js'
 import { EXAMPLES, type Example, type View } from './examples.js'
@@ -72,6 +74,14 @@ const recoveryTimes: number[] = []
 /** The last program that evaluated, and its view, for the hover readout. */
 let shown: { graph: Graph; params: Record<string, number>; view: View } | undefined
 let typing: ReturnType<typeof setTimeout> | undefined
+/** Stops the evaluation in flight (its compile and run), if any: a new program makes it stale. */
+let inFlight: AbortController | undefined
+
+/** The program changed: the evaluation in flight is of an old one, stop it. */
+function programChanged(): void {
+  inFlight?.abort()
+  inFlight = undefined
+}
 
 function shading(): Shading {
   return { contours: toggles.contours.checked, arrows: toggles.arrows.checked, logScale: toggles.logScale.checked }
@@ -105,6 +115,11 @@ async function pump(): Promise<void> {
       if (evaluate) await refresh(used)
       else await used.render(shading())
     } catch (e) {
+      // Stopped because a newer program came: the pass for that one follows (evaluateStale).
+      if (isAbort(e)) {
+        for (const resolve of batch) resolve()
+        continue
+      }
       if (await lostDuring(used)) {
         // recover() is making a new backend: the pass runs again there, for the same callers.
         waiting.unshift(...batch)
@@ -140,7 +155,8 @@ async function refresh(backend: Backend): Promise<void> {
   const source = program.value
   let graph: Graph
   try {
-    graph = parse(source)
+    // Text from the page's visitor: bounded length, size and nesting (a ParseError, not a hung tab).
+    graph = parse(source, UNTRUSTED_TEXT)
   } catch (e) {
     showError(errorBox, source, e)
     return
@@ -152,7 +168,14 @@ async function refresh(backend: Backend): Promise<void> {
   sliders.sync(parameterNames(graph))
   const params = sliders.values()
   const view = viewControls.view
-  const evaluation = await backend.evaluate({ source, graph, params, view })
+  const controller = new AbortController()
+  inFlight = controller
+  let evaluation: Evaluation
+  try {
+    evaluation = await backend.evaluate({ source, graph, params, view, signal: controller.signal })
+  } finally {
+    if (inFlight === controller) inFlight = undefined
+  }
   await backend.render(shading())
   clearError(errorBox)
   shown = { graph, params, view }
@@ -175,6 +198,7 @@ function report(e: Evaluation, output: string, size: number): void {
 }
 
 function loadExample(example: Example): Promise<void> {
+  programChanged()
   program.value = example.source
   viewControls.home(example.view)
   toggles.logScale.checked = example.logScale
@@ -279,6 +303,7 @@ async function start(): Promise<void> {
   for (const example of EXAMPLES) picker.add(new Option(example.name, example.name))
   picker.addEventListener('change', () => void loadExample(findExample(picker.value)))
   program.addEventListener('input', () => {
+    programChanged()
     clearTimeout(typing)
     typing = setTimeout(() => void schedule('evaluate'), TYPING_DEBOUNCE_MS)
   })
@@ -294,6 +319,7 @@ const hooks: DemoHooks = {
   },
   recoveries: 0,
   setProgram(source: string) {
+    programChanged()
     program.value = source
     clearTimeout(typing)
     return schedule('evaluate')

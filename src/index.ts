@@ -12,6 +12,7 @@ export { OPS, OP_NAMES, type OpName, type OpSpec, type Derivative, type Derivati
 export { registerOp, type CustomOpSpec } from './custom.js'
 export { Graph, Expr, fns, type ExprLike, type GraphOptions, type NodeKind, type DefaultParams, type FreeFunctions, type FreeFn, type Arity } from './graph.js'
 export { parse } from './parse.js'
+export { MAX_DEPTH_CAP, PARSE_DEFAULTS, UNTRUSTED_TEXT, type ParseOptions } from './parse.js'
 export type { LongRunOptions, Progress } from './abort.js'
 export { fn, defaultEngine, TracedFunction, type Traced, type OutputNames, type Placeholders, type FnSignature, type FnEngine, type FnRunOptions, type SignatureNames } from './fn.js'
 export { levelize, type Levels } from './levelize.js'

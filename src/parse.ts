@@ -16,6 +16,11 @@
  *   primary := number | name | name '(' args ')' | '(' compare ')'
  * Function names are the op names of the table (sin, max, atan2, where, pow, ...). Newlines inside
  * parentheses continue the statement. Every error is a ParseError with 1-based line and column.
+ *
+ * Untrusted text: options bound the source's length, the graph's node count and the nesting depth.
+ * The lexer, statements, sums, products, signs and `^` chains are loops; only parentheses and calls
+ * recurse, bounded by maxDepth ≤ MAX_DEPTH_CAP, so no input overflows the JS stack. UNTRUSTED_TEXT
+ * holds the limits the demo and the CLI use.
  */
 import { ParseError } from './errors.js'
 import { Graph, type Expr } from './graph.js'
@@ -35,25 +40,84 @@ const PUNCT = ['**', '<=', '>=', '==', '!=', '+', '-', '*', '/', '^', '(', ')', 
 /** Sticky (anchored at lastIndex) so that a token of any length is read whole, without slicing. */
 const NUMBER = /(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y
-/** Deeper nesting is a ParseError rather than a stack overflow (each level costs ~7 JS frames). */
-const MAX_NESTING = 500
+/**
+ * Limits on what parse() accepts: give them where the text comes from someone else (a web page, a
+ * file), so that a hostile or mistaken program is a ParseError at once rather than a hung tab, an
+ * exhausted heap or a stack overflow.
+ */
+export interface ParseOptions {
+  /** Most characters (UTF-16 code units, `source.length`) of source; default Infinity. */
+  readonly maxLength?: number
+  /** Most nodes the graph may hold (`graph.nodeCount`: inputs and constants count); default Infinity. */
+  readonly maxNodes?: number
+  /**
+   * Deepest nesting of parentheses, calls, signs and powers (`((x))`, `sin(sin(x))`, `--x` and
+   * `x^y^z` are each 2 deep); default 500, at most MAX_DEPTH_CAP.
+   */
+  readonly maxDepth?: number
+}
+
+/**
+ * The largest maxDepth parse() accepts. Signs and `^` chains are read in loops (no stack), but each
+ * parenthesis or call is three JS frames; a program's first parse runs unoptimized, with the
+ * largest frames, and on Node 20's default stack overflowed at 1,599 nested calls (Chromium 156:
+ * ~2,000; optimized code: ~2,600). The cap leaves a third of the stack or more to the caller.
+ */
+export const MAX_DEPTH_CAP = 1000
+
+/** parse()'s defaults: nesting bounded (500 levels, far more than any hand-written program), length and nodes not. */
+export const PARSE_DEFAULTS: Required<ParseOptions> = Object.freeze({ maxLength: Infinity, maxNodes: Infinity, maxDepth: 500 })
+
+/**
+ * Limits for program text from people: what the demo page and the CLI pass to parse(). 1,000,000
+ * characters hold any program typed or generated for a page and parse in well under a second;
+ * 100,000 nodes is the graph size the GPU interpreter tier is documented to run
+ * (docs/ROBUSTNESS.md), where a page already waits seconds for a first result on a software
+ * adapter; 500 levels of nesting is parse()'s own default.
+ *
+ * @example
+ * const graph = parse(textFromAUser, UNTRUSTED_TEXT)
+ * parse(text, { ...UNTRUSTED_TEXT, maxNodes: 1_000_000 })  // a larger budget for a trusted batch job
+ */
+export const UNTRUSTED_TEXT: Required<ParseOptions> = Object.freeze({ maxLength: 1_000_000, maxNodes: 100_000, maxDepth: 500 })
+
+/** Names of the options each limit error tells the reader about. */
+const OPTION_NAMES: readonly (keyof ParseOptions)[] = ['maxLength', 'maxNodes', 'maxDepth']
 /** The function names of the language (registered custom ops included), for error messages. */
 const functions = () => OP_NAMES.filter((n) => !('symbol' in OPS[n]) || n === 'pow').join(', ')
 /** Names of the language's constants: never inputs, never assigned. */
 const CONSTANTS: ReadonlyMap<string, number> = new Map([['pi', Math.PI], ['e', Math.E]])
 
 /**
- * Parses a program into a Graph.
+ * Parses a program into a Graph. Options bound the work (ParseOptions); a limit crossed is a
+ * ParseError at the line:column where it was crossed, naming the option; a bad option a TypeError.
  *
  * @example
  * const g = parse('f = (1-x)^2 + 100*(y-x^2)^2')
  * g.inputs   // ['x', 'y']
  * g.outputs  // ['f']
  * parse('param a, b; loss = (a*sin(b*x) - y)^2').params  // ['a', 'b']
+ * parse(textFromAUser, UNTRUSTED_TEXT)  // refuses oversize, huge or deeply nested programs
  */
-export function parse(source: string): Graph {
+export function parse(source: string, options: ParseOptions = {}): Graph {
   if (typeof source !== 'string') throw new TypeError(`parse expects a string, got ${typeof source}`)
-  return new Parser(source).program()
+  return new Parser(source, checkedOptions(options)).program()
+}
+
+/** The options with their defaults; a TypeError naming the option for anything else. */
+function checkedOptions(options: ParseOptions): Required<ParseOptions> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`parse options must be an object, got ${options === null ? 'null' : typeof options}`)
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(key)) throw new TypeError(`unknown parse option '${key}' (options: ${OPTION_NAMES.join(', ')})`)
+  }
+  const limit = (name: keyof ParseOptions, max: number): number => {
+    const v: unknown = options[name]
+    if (v === undefined) return PARSE_DEFAULTS[name]
+    const ok = typeof v === 'number' && v >= 1 && (Number.isInteger(v) || v === Infinity) && v <= max
+    if (!ok) throw new TypeError(`parse option ${name} must be a whole number from 1 to ${max === Infinity ? 'Infinity' : `${max} (MAX_DEPTH_CAP: deeper nesting could overflow the JS stack)`}, got ${typeof v === 'number' ? v : typeof v === 'string' ? `'${v}'` : typeof v}`)
+    return v as number
+  }
+  return { maxLength: limit('maxLength', Infinity), maxNodes: limit('maxNodes', Infinity), maxDepth: limit('maxDepth', MAX_DEPTH_CAP) }
 }
 
 class Parser {
@@ -69,8 +133,13 @@ class Parser {
   /** Constants (pi, e) read so far as constants, with the offset of the first read. */
   readonly #constantAt = new Map<string, number>()
 
-  constructor(src: string) {
+  readonly #limits: Required<ParseOptions>
+
+  constructor(src: string, limits: Required<ParseOptions>) {
     this.#src = src
+    this.#limits = limits
+    // Checked before lexing: an oversize text costs nothing but this comparison.
+    if (src.length > limits.maxLength) this.#failAt(limits.maxLength, `the program is longer than ${limits.maxLength} characters (${src.length}; the maxLength option sets this limit)`)
     this.#tokens = this.#lex()
   }
 
@@ -134,7 +203,7 @@ class Parser {
       const read = this.#readAt.get(name)
       if (read !== undefined && !this.#graph.isParam(name)) this.#fail(t, `'${name}' is used as an input at ${this.#where(read)} before this declaration; declare parameters before their first use`)
       if (this.#graph.isParam(name)) this.#fail(t, `parameter '${name}' is already declared`)
-      this.#graph.param(name)
+      this.#made(t, this.#graph.param(name))
       this.#readAt.set(name, t.at)
       this.#pos++
       const u = this.#peek()
@@ -143,98 +212,122 @@ class Parser {
     }
   }
 
+  /**
+   * compare := sum (op sum)?, sum := product (('+' | '-') product)*, product := unary (('*' | '/')
+   * unary)*: all three in one frame, since every level of nesting costs the stack each frame
+   * between a '(' and the next (MAX_DEPTH_CAP). Nodes are made in the order a recursive descent
+   * makes them: `a - b*c - d` makes a, b, c, mul, sub, d, sub.
+   */
   #compare(): Expr {
-    const left = this.#sum()
-    const t = this.#peek()
-    const op = t.type === 'op' ? COMPARE[t.text] : undefined
-    if (!op) return left
-    this.#pos++
-    const right = this.#sum()
-    const u = this.#peek()
-    if (u.type === 'op' && COMPARE[u.text]) this.#fail(u, 'comparisons cannot be chained; combine them with * (and) or where()')
-    return this.#graph.apply(op, [left, right])
-  }
-
-  #sum(): Expr {
-    let e = this.#product()
-    for (let t = this.#peek(); t.type === 'op' && (t.text === '+' || t.text === '-'); t = this.#peek()) {
-      this.#pos++
-      e = this.#graph.apply(t.text === '+' ? 'add' : 'sub', [e, this.#product()])
+    let left: Expr | undefined
+    let cmp: Token | undefined
+    for (;;) {
+      let sum: Expr | undefined
+      let sumOp: Token | undefined
+      let product = this.#unary()
+      const add = () => (sum === undefined ? product : this.#made(sumOp!, this.#graph.apply(sumOp!.text === '+' ? 'add' : 'sub', [sum, product])))
+      for (let t = this.#peek(); t.type === 'op'; t = this.#peek()) {
+        if (t.text === '*' || t.text === '/') {
+          this.#pos++
+          product = this.#made(t, this.#graph.apply(t.text === '*' ? 'mul' : 'div', [product, this.#unary()]))
+        } else if (t.text === '+' || t.text === '-') {
+          this.#pos++
+          sum = add()
+          sumOp = t
+          product = this.#unary()
+        } else {
+          break
+        }
+      }
+      const side = add()
+      const t = this.#peek()
+      const op = t.type === 'op' ? COMPARE[t.text] : undefined
+      if (left === undefined) {
+        if (!op) return side
+        left = side
+        cmp = t
+        this.#pos++
+        continue
+      }
+      if (op) this.#fail(t, 'comparisons cannot be chained; combine them with * (and) or where()')
+      return this.#made(cmp!, this.#graph.apply(COMPARE[cmp!.text]!, [left, side]))
     }
-    return e
   }
 
-  #product(): Expr {
-    let e = this.#unary()
-    for (let t = this.#peek(); t.type === 'op' && (t.text === '*' || t.text === '/'); t = this.#peek()) {
-      this.#pos++
-      e = this.#graph.apply(t.text === '*' ? 'mul' : 'div', [e, this.#unary()])
-    }
-    return e
-  }
-
+  /**
+   * unary := ('-' | '+') unary | power, power := primary (('^' | '**') unary)?: a chain such as
+   * `-a ^ -b ^ c` is read left to right as links (signs, base), then folded from the right
+   * (`^` is right-associative, `-x^2` = -(x^2)), so a long chain costs no stack. Every sign and
+   * every `^` is a level of nesting (maxDepth), as if the grammar's recursion were taken.
+   */
   #unary(): Expr {
-    const t = this.#peek()
-    if (t.type === 'op' && (t.text === '-' || t.text === '+')) {
+    const depth = this.#depth
+    const links: { signs: Token[]; base: Expr; caret: Token | undefined }[] = []
+    for (;;) {
+      const signs: Token[] = []
+      for (let t = this.#peek(); t.type === 'op' && (t.text === '-' || t.text === '+'); t = this.#peek()) {
+        this.#deeper(t)
+        this.#pos++
+        signs.push(t)
+      }
+      const base = this.#primary()
+      const t = this.#peek()
+      const caret = t.type === 'op' && (t.text === '^' || t.text === '**') ? t : undefined
+      links.push({ signs, base, caret })
+      if (!caret) break
+      this.#deeper(caret)
       this.#pos++
-      const e = this.#nested(t, () => this.#unary())
-      return t.text === '-' ? this.#graph.apply('neg', [e]) : e
     }
-    return this.#power()
-  }
-
-  #power(): Expr {
-    const base = this.#primary()
-    const t = this.#peek()
-    if (t.type === 'op' && (t.text === '^' || t.text === '**')) {
-      this.#pos++
-      return this.#graph.apply('pow', [base, this.#nested(t, () => this.#unary())])
+    this.#depth = depth
+    let e: Expr | undefined
+    for (let k = links.length - 1; k >= 0; k--) {
+      const { signs, base, caret } = links[k]!
+      e = e === undefined ? base : this.#made(caret!, this.#graph.apply('pow', [base, e]))
+      for (let j = signs.length - 1; j >= 0; j--) if (signs[j]!.text === '-') e = this.#made(signs[j]!, this.#graph.apply('neg', [e]))
     }
-    return base
+    return e!
   }
 
   #primary(): Expr {
     const t = this.#peek()
     if (t.type === 'num') {
       this.#pos++
-      return this.#graph.constant(t.value)
+      return this.#made(t, this.#graph.constant(t.value))
     }
     if (t.type === 'name') {
       this.#pos++
       const open = this.#peek()
-      if (open.type === 'op' && open.text === '(') return this.#call(t)
-      return this.#variable(t)
+      if (!(open.type === 'op' && open.text === '(')) return this.#variable(t)
+      // A call, read here rather than in a method of its own: one frame less per level of nesting.
+      const fn = t
+      if (!isOpName(fn.text)) this.#fail(fn, `unknown function '${fn.text}' (known: ${functions()})`)
+      this.#pos++
+      const args: Expr[] = []
+      if (!(this.#peek().type === 'op' && this.#peek().text === ')')) {
+        this.#deeper(open)
+        for (;;) {
+          args.push(this.#compare())
+          const u = this.#peek()
+          if (!(u.type === 'op' && u.text === ',')) break
+          this.#pos++
+        }
+        this.#depth--
+      }
+      this.#expect(')', open)
+      const arity = OPS[fn.text].arity
+      if (args.length !== arity) this.#fail(fn, `${fn.text} takes ${arity} argument${arity > 1 ? 's' : ''}, got ${args.length}`)
+      return this.#made(fn, this.#graph.apply(fn.text, args))
     }
     if (t.type === 'op' && t.text === '(') {
+      this.#deeper(t)
       this.#pos++
-      const e = this.#nested(t, () => this.#compare())
+      const e = this.#compare()
       this.#expect(')', t)
+      this.#depth--
       return e
     }
     if (t.type === 'end' || t.type === 'sep') this.#fail(t, 'unexpected end of statement: an expression is missing')
     return this.#fail(t, `unexpected ${show(t)}: expected a number, a name or '('`)
-  }
-
-  #call(fn: Token): Expr {
-    if (!isOpName(fn.text)) this.#fail(fn, `unknown function '${fn.text}' (known: ${functions()})`)
-    const open = this.#peek()
-    this.#pos++
-    const args: Expr[] = []
-    if (!(this.#peek().type === 'op' && this.#peek().text === ')')) {
-      for (;;) {
-        args.push(this.#nested(open, () => this.#compare()))
-        const t = this.#peek()
-        if (t.type === 'op' && t.text === ',') {
-          this.#pos++
-          continue
-        }
-        break
-      }
-    }
-    this.#expect(')', open)
-    const arity = OPS[fn.text].arity
-    if (args.length !== arity) this.#fail(fn, `${fn.text} takes ${arity} argument${arity > 1 ? 's' : ''}, got ${args.length}`)
-    return this.#graph.apply(fn.text, args)
   }
 
   #variable(t: Token): Expr {
@@ -247,20 +340,26 @@ class Parser {
     const constant = CONSTANTS.get(t.text)
     if (constant !== undefined && !this.#graph.isParam(t.text)) {
       if (!this.#constantAt.has(t.text)) this.#constantAt.set(t.text, t.at)
-      return this.#graph.constant(constant)
+      return this.#made(t, this.#graph.constant(constant))
     }
     if (!this.#readAt.has(t.text)) this.#readAt.set(t.text, t.at)
-    return this.#graph.input(t.text)
+    return this.#made(t, this.#graph.input(t.text))
   }
 
-  /** Recursion guard: deeply nested source is an error, not a stack overflow. */
-  #nested(t: Token, f: () => Expr): Expr {
-    if (++this.#depth > MAX_NESTING) this.#fail(t, `expression nested too deeply (more than ${MAX_NESTING} levels)`)
-    try {
-      return f()
-    } finally {
-      this.#depth--
-    }
+  /** Node budget: `e` was just made for token `t`; past maxNodes the program stops there. */
+  #made(t: Token, e: Expr): Expr {
+    const max = this.#limits.maxNodes
+    if (this.#graph.nodeCount > max) this.#fail(t, `the program needs more than ${max} graph nodes (the maxNodes option sets this limit)`)
+    return e
+  }
+
+  /**
+   * One level deeper (a parenthesis, a call's arguments, a sign, a `^`), opened by token `t`:
+   * deeper than maxDepth is a ParseError there, never a stack overflow. The caller steps back out.
+   */
+  #deeper(t: Token): void {
+    const max = this.#limits.maxDepth
+    if (++this.#depth > max) this.#fail(t, `expression nested too deeply (more than ${max} levels): the maxDepth option sets this limit`)
   }
 
   #expect(text: string, opener: Token): void {

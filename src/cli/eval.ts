@@ -5,7 +5,7 @@
  * fails. Memory is checked before bindings are allocated (bindings.ts).
  */
 import { readFileSync, statSync } from 'node:fs'
-import { parse, ParseError, type GpuEngineOptions, type Graph } from '../index.js'
+import { parse, ParseError, UNTRUSTED_TEXT, type GpuEngineOptions, type Graph } from '../index.js'
 import { makeBindings, parseSets, type Layout } from './bindings.js'
 import { InputError } from './columns.js'
 import { formatF32, formatOf, inputSpec, resultColumns, writeResults, type ResultTable } from './io.js'
@@ -38,12 +38,18 @@ function loadProgram(arg: string): { text: string; origin: string } {
   return { text: arg, origin: '<program>' }
 }
 
+/**
+ * The program as a Graph. The text may come from anyone (a downloaded file, a pasted command), so
+ * parse's limits for untrusted text apply: an oversize, huge or deeply nested program is a
+ * ParseError naming the limit, never a stack overflow or a run out of memory.
+ */
 function parseProgram(program: { text: string; origin: string }): Graph {
   try {
-    return parse(program.text)
+    return parse(program.text, UNTRUSTED_TEXT)
   } catch (e) {
     if (e instanceof ParseError) {
-      throw new InputError(`${program.origin}:${e.line}:${e.column}: ParseError: ${e.reason}\n  ${e.source}\n  ${' '.repeat(Math.max(0, e.column - 1))}^`)
+      // The message's own quote of the line: cut to ~100 characters around the column, however long the line.
+      throw new InputError(`${program.origin}:${e.line}:${e.column}: ParseError: ${e.reason}${e.message.slice(e.message.indexOf('\n'))}`)
     }
     throw e
   }

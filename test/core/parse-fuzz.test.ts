@@ -3,11 +3,14 @@
  * only exception it may raise is a ParseError whose line:column lies inside the source and whose
  * `source` is that line; no input may hang it (each parse well under a second); a program that
  * parses has an output and evaluates on the reference without an exception.
+ * Untrusted text (issue 21): deep nesting of every shape up to 10^5 levels, alone and mixed, under
+ * the default limits, UNTRUSTED_TEXT and maxDepth = MAX_DEPTH_CAP: a Graph or a ParseError, never a
+ * RangeError (stack overflow).
  * WAVEGRAD_FUZZ_RUNS=<n> runs every property n times (default: a CI-sized few hundred in all).
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { evaluateCpu, parse, ParseError } from '../../src/index.js'
+import { evaluateCpu, MAX_DEPTH_CAP, parse, ParseError, UNTRUSTED_TEXT, type ParseOptions } from '../../src/index.js'
 
 const FUZZ_RUNS = Number(process.env.WAVEGRAD_FUZZ_RUNS) || 0
 const runs = (ci: number) => FUZZ_RUNS || ci
@@ -73,5 +76,71 @@ describe('parse() fuzzing: only ParseError, with line:column inside the source',
 
   test('the good programs themselves parse (the mutations start from valid text)', () => {
     for (const src of GOOD) expect(parse(src).outputs.length).toBeGreaterThan(0)
+  })
+})
+
+/** Nesting shapes, n levels deep: an opener repeated n times, the innermost operand, a closer. */
+const SHAPES: Readonly<Record<string, readonly [open: string, inner: string, close: string]>> = {
+  parentheses: ['(', 'x', ')'],
+  calls: ['sin(', 'x', ')'],
+  'two-argument calls': ['atan2(y, ', 'x', ')'],
+  'where calls': ['where(x < 1, 2, ', 'x', ')'],
+  signs: ['-', 'x', ''],
+  'plus signs': ['+', 'x', ''],
+  'power chains': ['x^', 'y', ''],
+  '** chains': ['2**-', 'x', ''],
+  'signed parentheses': ['-(', 'x', ')'],
+  comparisons: ['(x < ', 'y', ')'],
+  'sums in parentheses': ['(1 + ', 'x', ' * y)'],
+  'unclosed parentheses': ['(', 'x', ''],
+  'closers only': ['', 'x', ')'],
+}
+const LIMITS: Readonly<Record<string, ParseOptions>> = { defaults: {}, UNTRUSTED_TEXT, 'maxDepth MAX_DEPTH_CAP': { maxDepth: MAX_DEPTH_CAP } }
+
+/** parse() either returns a Graph or throws a ParseError; anything else (a RangeError) fails. */
+function graphOrParseError(src: string, options: ParseOptions): void {
+  try {
+    expect(parse(src, options).outputs.length).toBeGreaterThan(0)
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw new Error(`parse of ${src.length} characters (${JSON.stringify(src.slice(0, 30))}…) threw ${String(e)}, not a ParseError`)
+  }
+}
+
+describe('untrusted text: deep nesting is a Graph or a ParseError, never a stack overflow', () => {
+  for (const [limits, options] of Object.entries(LIMITS)) {
+    test(`every shape 10, 10^3 and 10^5 levels deep (${limits})`, () => {
+      for (const [open, inner, close] of Object.values(SHAPES)) {
+        for (const n of [10, 1000, 100_000]) graphOrParseError(`f = ${open.repeat(n)}${inner}${close.repeat(n)}`, options)
+      }
+    })
+  }
+
+  test('random mixtures of shapes, up to 10^5 levels in all', () => {
+    const openers = Object.values(SHAPES)
+    const mixture = fc.array(fc.record({ shape: fc.nat(openers.length - 1), depth: fc.integer({ min: 1, max: 20_000 }) }), { minLength: 1, maxLength: 5 })
+    fc.assert(
+      fc.property(mixture, fc.constantFrom(...Object.values(LIMITS)), (parts, options) => {
+        const heads = parts.map(({ shape, depth }) => openers[shape]![0].repeat(depth)).join('')
+        const tails = parts.map(({ shape, depth }) => openers[shape]![2].repeat(depth)).reverse().join('')
+        graphOrParseError(`f = ${heads}x${tails}`, options)
+      }),
+      { numRuns: runs(30), seed: 21001 },
+    )
+  })
+
+  test('flat giants: 10^5-term sums and products, 10^5 statements, 10^5-digit numbers, a 10^5-character name', () => {
+    const giants = [
+      `f = ${Array.from({ length: 100_000 }, (_, i) => `x*${i % 7}`).join(' + ')}`,
+      `f = ${Array.from({ length: 100_000 }, () => 'x').join(' * ')} < 1`,
+      ['s0 = x', ...Array.from({ length: 100_000 }, (_, i) => `s${i + 1} = s${i} - 1`)].join('\n'),
+      Array.from({ length: 100_000 }, () => ';').join('') + 'f = x',
+      `f = x + ${'9'.repeat(100_000)}`,
+      `f = x + 0.${'3'.repeat(100_000)}`,
+      `f = ${'x'.repeat(100_000)} + 1`,
+      `f = x ${'+ '.repeat(100_000)}`,
+    ]
+    for (const src of giants) for (const options of Object.values(LIMITS)) graphOrParseError(src, options)
+    // UNTRUSTED_TEXT stops a 10^5-factor product at its node budget.
+    expect(() => parse(giants[1]!, UNTRUSTED_TEXT)).toThrow(/more than 100000 graph nodes/)
   })
 })

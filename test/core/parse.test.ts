@@ -5,7 +5,12 @@
  */
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { Graph, ParseError, evaluateCpu, parse } from '../../src/index.js'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Graph, MAX_DEPTH_CAP, ParseError, UNTRUSTED_TEXT, evaluateCpu, parse, type ParseOptions } from '../../src/index.js'
 import { at } from './helpers.js'
 
 /** The value of a program's single output at the given inputs. */
@@ -444,5 +449,115 @@ describe('constants and parameter declarations', () => {
     ['param a; a = 1', 1, 10, "'a' is a parameter (declared at 1:7)"],
   ])('%j is a ParseError at %i:%i', (src, line, column, message) => {
     expect(() => parse(src)).toThrow(expect.objectContaining({ name: 'ParseError', line, column, message: expect.stringContaining(message) }))
+  })
+})
+
+/** The ParseError parse(src, options) throws (the test fails if it returns). */
+function limitError(src: string, options: ParseOptions): ParseError {
+  try {
+    parse(src, options)
+  } catch (e) {
+    if (e instanceof ParseError) return e
+    throw e
+  }
+  throw new Error(`parse(${JSON.stringify(src.slice(0, 40))}) did not throw`)
+}
+
+describe('limits for untrusted text (ParseOptions)', () => {
+  test('maxLength: refused at the first character past the limit, naming the option; exactly the limit parses', () => {
+    const src = 'a = x\nb = a + 1'
+    expect(parse(src, { maxLength: src.length }).outputs).toEqual(['b'])
+    const e = limitError(src, { maxLength: 8 })
+    expect([e.line, e.column]).toEqual([2, 3])
+    expect(e.reason).toMatch(/longer than 8 characters \(15; the maxLength option/)
+    expect([limitError('f = x + 1', { maxLength: 5 }).line, limitError('f = x + 1', { maxLength: 5 }).column]).toEqual([1, 6])
+  })
+
+  test('maxNodes: refused at the token whose node crossed the limit; exactly the limit parses', () => {
+    // Nodes in order: x, 2, mul, y, add (5).
+    const src = 'a = x*2\nb = a + y'
+    expect(parse(src, { maxNodes: 5 }).nodeCount).toBe(5)
+    const add = limitError(src, { maxNodes: 4 })
+    expect([add.line, add.column]).toEqual([2, 7])
+    expect(add.reason).toMatch(/more than 4 graph nodes \(the maxNodes option/)
+    const y = limitError(src, { maxNodes: 3 })
+    expect([y.line, y.column]).toEqual([2, 9])
+    // Shared nodes (a name read again, x*x again, the constant 1 again) cost nothing: x, mul, add, 1, add.
+    expect(parse('f = x*x + x*x + 1', { maxNodes: 5 }).outputs).toEqual(['f'])
+    const p = limitError('param a, b\nf = a*b', { maxNodes: 1 })
+    expect([p.line, p.column]).toEqual([1, 10])
+  })
+
+  test('maxDepth: parentheses, calls, signs and powers each count a level; refused at the opener past the limit', () => {
+    const shapes: [string, number][] = [
+      ['f = ((x))', 6],
+      ['f = sin(sin(x))', 12],
+      ['f = --x', 6],
+      ['f = x^y^z', 8],
+      ['f = x**y**z', 9],
+      ['f = (-x)', 6],
+      ['f = 2^(x)', 7],
+    ]
+    for (const [src, column] of shapes) {
+      expect(parse(src, { maxDepth: 2 }).outputs).toEqual(['f'])
+      const e = limitError(src, { maxDepth: 1 })
+      expect([src, e.line, e.column]).toEqual([src, 1, column])
+      expect(e.reason).toBe('expression nested too deeply (more than 1 levels): the maxDepth option sets this limit')
+    }
+  })
+
+  test('default maxDepth is 500; MAX_DEPTH_CAP parses every shape without a stack overflow', () => {
+    const parens = (n: number) => `f = ${'('.repeat(n)}x${')'.repeat(n)}`
+    expect(parse(parens(500)).outputs).toEqual(['f'])
+    expect(limitError(parens(501), {}).reason).toMatch(/more than 500 levels/)
+    const n = MAX_DEPTH_CAP
+    for (const src of [parens(n), `f = ${'sin('.repeat(n)}x${')'.repeat(n)}`, `f = ${'atan2(1, '.repeat(n)}x${')'.repeat(n)}`, `f = ${'(-'.repeat(n / 2)}x${')'.repeat(n / 2)}`]) {
+      expect(parse(src, { maxDepth: n }).outputs).toEqual(['f'])
+    }
+    expect(limitError(parens(n + 1), { maxDepth: n }).reason).toMatch(new RegExp(`more than ${n} levels`))
+  })
+
+  test('bad options are a TypeError naming the option', () => {
+    for (const [options, pattern] of [
+      [{ maxDepth: 0 }, /maxDepth must be a whole number from 1 to 1000 \(MAX_DEPTH_CAP/],
+      [{ maxDepth: MAX_DEPTH_CAP + 1 }, /maxDepth .* got 1001/],
+      [{ maxDepth: Infinity }, /maxDepth/],
+      [{ maxNodes: -1 }, /maxNodes must be a whole number from 1 to Infinity, got -1/],
+      [{ maxNodes: NaN }, /maxNodes .* got NaN/],
+      [{ maxLength: 2.5 }, /maxLength .* got 2.5/],
+      [{ maxLength: '100' }, /maxLength .* got '100'/],
+      [{ maxDepht: 5 }, /unknown parse option 'maxDepht'/],
+      [null, /parse options must be an object, got null/],
+    ] as [unknown, RegExp][]) {
+      expect(() => parse('f = x', options as ParseOptions)).toThrow(TypeError)
+      expect(() => parse('f = x', options as ParseOptions)).toThrow(pattern)
+    }
+    expect(parse('f = x', { maxLength: Infinity, maxNodes: Infinity }).outputs).toEqual(['f'])
+  })
+
+  test('UNTRUSTED_TEXT: frozen, and an oversize program is refused before it is read', () => {
+    expect(Object.isFrozen(UNTRUSTED_TEXT)).toBe(true)
+    expect(UNTRUSTED_TEXT).toEqual({ maxLength: 1_000_000, maxNodes: 100_000, maxDepth: 500 })
+    const e = limitError(`f = x${' '.repeat(UNTRUSTED_TEXT.maxLength)}`, UNTRUSTED_TEXT)
+    expect(e.reason).toMatch(/maxLength/)
+    // 10^5 + 1 nodes: x, then 50,000 (constant, add) pairs of distinct constants.
+    const big = `f = x${Array.from({ length: 50_000 }, (_, i) => ` + ${i + 2}*x`).join('')}`
+    expect(limitError(big, UNTRUSTED_TEXT).reason).toMatch(/more than 100000 graph nodes/)
+  })
+
+  test('the CLI refuses an oversize program file with the limit in the message (spawned)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wavegrad-parse-'))
+    try {
+      const file = join(dir, 'big.wg')
+      writeFileSync(file, `f = x${' '.repeat(UNTRUSTED_TEXT.maxLength)}`)
+      const root = fileURLToPath(new URL('../..', import.meta.url))
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'eval', file, '--batch', '1', '--backend', 'cpu'], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+      expect(r.status).toBe(1)
+      expect(r.stderr).toContain(`${file}:1:1000001: ParseError: the program is longer than 1000000 characters (1000005; the maxLength option sets this limit)`)
+      // The long line is quoted around the column, not whole.
+      expect(r.stderr.length).toBeLessThan(1000)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
