@@ -12,11 +12,11 @@
 #   .gpu/nm.tar.xz    node_modules without source maps, .d.ts, typescript and other platforms' Dawn
 #   .old/             optional: an earlier tree's src/ and bench/graphs.ts, and .old/ab.mts (the A/B
 #                     script), for the 'ab' stage (ignored, carried)
-# From the environment: STAGES (default "tests ab bench peers"; also "upload", "compile", "huge"),
+# From the environment: STAGES (default "extreme tests ab bench peers"; also "upload", "compile", "huge"),
 # each stage's budget in seconds (TESTS_S AB_S UPLOAD_S BENCH_S COMPILE_S HUGE_S PEERS_S), SHAPES_RUN_COST (default
 # 60000; SHAPES_MAX_KERNELS, default 100), HUGE_ARGS (bench/huge-compile.ts's arguments), PEERS_SIZES.
 set -uo pipefail
-STAGES=" ${STAGES:-tests ab bench peers} "
+STAGES=" ${STAGES:-extreme tests ab bench peers} "
 has() { [[ $STAGES == *" $1 "* ]]; }
 # Cold compiles: no driver shader cache (NVIDIA's, Mesa's) carries pipelines from run to run.
 export __GL_SHADER_DISK_CACHE=0 MESA_SHADER_CACHE_DISABLE=true
@@ -48,8 +48,16 @@ node scripts/probe-adapter.mjs | tee -a "$OUT/gpu.txt" || {
   VK_LOADER_DEBUG=error,warn node scripts/probe-adapter.mjs 2>&1 | tail -30; exit 1; }
 stamp "adapter found"
 
+# First: the extreme-constant, signed-zero and NaN forms every tier must get right (issue 21, item 0:
+# an H200 got the 600-line program wrong where the software adapter did not).
+if has extreme; then
+  timeout "${EXTREME_S:-60}" node node_modules/vitest/vitest.mjs run --project gpu test/gpu/extreme.test.ts 2>&1 | tee "$OUT/extreme.log" | grep -E "×|FAIL|AssertionError|Test Files|Tests  " | head -40
+  stamp "extreme forms done"
+fi
+
 if has tests; then
-  WAVEGRAD_SHAPES_RUN_COST=${SHAPES_RUN_COST:-60000} WAVEGRAD_SHAPES_MAX_KERNELS=${SHAPES_MAX_KERNELS:-100} timeout "${TESTS_S:-150}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
+  # (The soak's 10^5 calls would take the stage's whole budget: a real card gets a short one.)
+  WAVEGRAD_SOAK_RUNS=${SOAK_RUNS:-5000} WAVEGRAD_SHAPES_RUN_COST=${SHAPES_RUN_COST:-60000} WAVEGRAD_SHAPES_MAX_KERNELS=${SHAPES_MAX_KERNELS:-100} timeout "${TESTS_S:-150}" node node_modules/vitest/vitest.mjs run --project gpu 2>&1 | tee "$OUT/tests.log" | grep -E "×|FAIL|Error|Test Files|Tests  " | tail -40
   grep -E "fused at budget .*(built and run|validated)" "$OUT/tests.log" | sed 's/\x1b\[[0-9;]*m//g' | grep -oE "[0-9]+ms$" | wc -l | sed 's/^/shape tests with a time: /'
   stamp "gpu tests done"
 fi

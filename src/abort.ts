@@ -38,7 +38,9 @@ export function longRun(options: LongRunOptions): { signal: AbortSignal | undefi
   if (signal !== undefined && !isSignal(signal)) throw new BindingError(`signal must be an AbortSignal, got ${describe(signal)}`)
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new BindingError(`onProgress must be a function, got ${describe(onProgress)}`)
   signal?.throwIfAborted()
-  return { signal, onProgress }
+  // One filter per call: whatever attempts a run takes (retries after an allocation failure or a
+  // device loss), the caller never sees progress go back.
+  return { signal, onProgress: onProgress && forwardOnly(onProgress) }
 }
 
 /** Duck-typed: an AbortSignal from another realm (a Node polyfill, an iframe) is one too. */
@@ -77,6 +79,16 @@ export function progressReporter(onProgress: (progress: Progress) => void, total
     if (done <= told) return
     told = Math.min(done, total)
     onProgress({ done: told, total })
+  }
+}
+
+/** onProgress, told only where `done` passes what it was told before (a retry after a device loss starts again). */
+export function forwardOnly(onProgress: (progress: Progress) => void): (progress: Progress) => void {
+  let told = 0
+  return (progress) => {
+    if (progress.done <= told) return
+    told = progress.done
+    onProgress(progress)
   }
 }
 

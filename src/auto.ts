@@ -402,7 +402,7 @@ export async function createAutoEngine(options: GpuEngineOptions = {}): Promise<
     if (!(e instanceof DeviceError)) throw e
     gpuError = e
   }
-  const cpu = new CpuEngine<Float32Array>(CPU_BACKEND_F32, { output: 'float32' })
+  const cpu = new CpuEngine<Float32Array>(CPU_BACKEND_F32, { output: 'float32', ...(options.maxHostBytes === undefined ? {} : { maxHostBytes: options.maxHostBytes }) })
   try {
     // The GPU engine builds its interpreter at creation: on a software adapter that compile shares
     // the CPU with the probes, so they wait for it (it is not counted as calibration).

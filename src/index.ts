@@ -11,8 +11,7 @@
 export { OPS, OP_NAMES, type OpName, type OpSpec, type Derivative, type DerivativeRule, type EvalFn, type HelperName, type WgslFn } from './ops.js'
 export { registerOp, type CustomOpSpec } from './custom.js'
 export { Graph, Expr, fns, type ExprLike, type GraphOptions, type NodeKind, type DefaultParams, type FreeFunctions, type FreeFn, type Arity } from './graph.js'
-export { parse } from './parse.js'
-export { MAX_DEPTH_CAP, PARSE_DEFAULTS, UNTRUSTED_TEXT, type ParseOptions } from './parse.js'
+export { parse, MAX_DEPTH_CAP, PARSE_DEFAULTS, UNTRUSTED_TEXT, type ParseOptions } from './parse.js'
 export type { LongRunOptions, Progress } from './abort.js'
 export { fn, defaultEngine, TracedFunction, type Traced, type OutputNames, type Placeholders, type FnSignature, type FnEngine, type FnRunOptions, type SignatureNames } from './fn.js'
 export { levelize, type Levels } from './levelize.js'
@@ -29,7 +28,7 @@ import { fns } from './graph.js'
 /** Free-function forms of every op (at least one argument must be an Expr). */
 export const { add, sub, mul, div, neg, pow, sqrt, exp, log, sin, cos, tan, tanh, sigmoid, relu, abs, min, max, atan2, atan, asin, acos, sinh, cosh, exp2, log2, log10, erf, log1p, expm1, where, lt, le, gt, ge, eq, ne, gmadd } = fns
 
-export { createGpuEngine, GpuEngine, type GpuEngineOptions, type CompileOptions, type EvaluateOptions } from './gpu/engine.js'
+export { createGpuEngine, GpuEngine, MAX_RECOVERIES, type GpuEngineOptions, type CompileOptions, type EvaluateOptions } from './gpu/engine.js'
 export { BUFFER_USAGE, SHADER_STAGE } from './gpu/buffers.js'
 export { AUTO_BUILD_MS, Kernel, type Tier, type GpuResidentResults, type GpuResults, type RunOptions, type ToBufferOptions, type Timings } from './gpu/kernel.js'
 export { ShaderError, DeviceError, type DeviceErrorReason, type ShaderMessage } from './gpu/errors.js'

@@ -89,12 +89,17 @@ export function erf64(x: number): number {
 }
 
 /**
- * f32 literal for a JS number. A finite float64 beyond f32's range is ±inf in f32, which WGSL
- * rejects as a constant: it is built at run time from its bit pattern (params.pad is always 0).
+ * f32 literal for a JS number. Some values are built at run time from their bit pattern instead
+ * (params.pad is always 0), where a literal would not keep the reference's numbers:
+ * - a finite float64 beyond f32's range is ±inf in f32, which WGSL rejects as a constant;
+ * - ±0: a compiler may fold `x * 0.0` to 0 (losing x's sign, and NaN for x = ∞) and drop the sign
+ *   of a `-0.0` literal (lavapipe did both: 1/(x*0) was +∞ for x < 0);
+ * - a subnormal f32, which a compiler may flush to 0.
  */
 export function wgslFloat(v: number): string {
-  if (Object.is(v, -0)) return '-0.0'
-  if (!Number.isFinite(Math.fround(v))) return `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'} | params.pad)`
+  const f = Math.fround(v)
+  if (!Number.isFinite(f)) return `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'} | params.pad)`
+  if (f === 0 || Math.abs(f) < 2 ** -126) return `bitcast<f32>(0x${(new Uint32Array(new Float32Array([f]).buffer)[0]!).toString(16).padStart(8, '0')}u | params.pad)`
   const s = String(Math.fround(v))
   const t = /[.eE]/.test(s) ? s : `${s}.0`
   // WGSL wants an explicit mantissa digit before an exponent: 1e-7 -> 1.0e-7.

@@ -9,6 +9,7 @@
  * rule that a zero adjoint contributes 0 even through an infinite or NaN partial is the `gmadd` op's
  * own (ops.ts). This is the yardstick for every GPU result.
  */
+import { allocate } from './admission.js'
 import { checkBindings, type Bindings } from './bindings.js'
 import { requireOutputs, type DefaultParams, type Graph } from './graph.js'
 import type { Levels } from './levelize.js'
@@ -45,7 +46,7 @@ export function evaluateCpu<I extends string, O extends string, P extends string
   const weights = checkWeights(graph, options.weights, size)
   const program = programOf(graph, { jacobian: options.jacobian ?? true })
   // checkBindings without `gpu` admits no GPU buffers: only arrays and numbers are left.
-  const rows = program.rows.map(() => new Float64Array(size))
+  const rows = allocate(program.rows.length * size * 8, `${program.rows.length} result rows × 8 bytes × ${size} bindings`, () => program.rows.map(() => new Float64Array(size)))
   evaluateProgram(program, sources as readonly (ArrayLike<number> | number)[], rows, 0, size, precision === 'f32')
   return resultsFromRows(graph, program, rows, weights, size, `cpu-reference-${precision}`)
 }

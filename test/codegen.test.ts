@@ -66,10 +66,10 @@ describe('WGSL codegen (pinned)', () => {
         let s = params.stride;
         let v_x = inputs[0u * s + b * steps[0]];
         let v_u = inputs[1u * s + b * steps[1]];
-        results[2u * s + b] = 0.0;
+        results[2u * s + b] = bitcast<f32>(0x00000000u | params.pad);
         results[3u * s + b] = (-2.0);
-        results[4u * s + b] = 0.0;
-        results[5u * s + b] = 0.0;
+        results[4u * s + b] = bitcast<f32>(0x00000000u | params.pad);
+        results[5u * s + b] = bitcast<f32>(0x00000000u | params.pad);
         // one statement per node, in schedule order
         let t3 = wg_sincos(v_x).x;
         results[0u * s + b] = t3;

@@ -168,7 +168,7 @@ export function interpreterTileLimit(registers: number, bytes: number): number {
  * vec4 registers: a software adapter loads a register (one loop over its SIMD lanes per
  * access) once for four bindings, and decodes each instruction once for four.
  */
-export function emitInterpreterWgsl(): string {
+export function emitInterpreterWgsl(without: ReadonlySet<string> = new Set()): string {
   const helpers = new Set<string>()
   const W = INTERPRETER_WORKGROUP
   const R = (r: string) => `regs[base + ${r} * ${W}u]`
@@ -179,6 +179,8 @@ export function emitInterpreterWgsl(): string {
     { code: COPY, body: 'res = va;' },
   ]
   OP_NAMES.forEach((name, i) => {
+    // (An op left out keeps its code: a tape using it is refused before it runs, see Pipelines.)
+    if (without.has(name)) return
     const spec: OpSpec = OPS[name]
     for (const h of spec.helpers ?? []) helpers.add(h)
     const at = (c: string) => OPERANDS.slice(0, spec.arity).map((v) => `${v}.${c}`)

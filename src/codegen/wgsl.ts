@@ -140,7 +140,7 @@ function emit(plan: Plan, segment: number | undefined, names: readonly string[])
         line(`let ${names[a]} = ${load.get(a)};`)
       }
     }
-    line(`let ${names[id]} = ${spec.wgsl(args.map((a) => names[a]!), args.map(constOf))};`)
+    line(`let ${names[id]} = ${spec.wgsl(operands(kind, args, names), args.map(constOf))};`)
     if (storeSlot.has(id)) line(storesLooped ? `later[${storeSlot.get(id)}] = ${names[id]};` : `scratch[${layout!.valueRow[id]}u * s + b] = ${names[id]};`)
     if (mine(id)) for (const r of rowsOf.get(id) ?? []) writeRow(r, names[id]!)
   }
@@ -197,4 +197,19 @@ function nodeNames(plan: Plan): string[] {
     }
   }
   return names
+}
+
+/**
+ * Ops a compiler folds wrongly when both operands are one value: `a - a` to 0 and `a / a` to 1
+ * (NaN where a is ±∞ or NaN, as in every other engine), `a == a` to true (false for NaN). WGSL lets
+ * an implementation assume no ∞ or NaN, and lavapipe did fold `t - t` (the derivative of 1/(x - x)
+ * came out 0, not NaN).
+ */
+const SAME_OPERAND_FOLDS: ReadonlySet<string> = new Set(['sub', 'div', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'])
+
+/** A node's operand names; the repeat of a value in such an op made opaque to the compiler (params.pad is 0). */
+function operands(kind: string, args: readonly number[], names: readonly (string | undefined)[]): string[] {
+  const named = args.map((a) => names[a]!)
+  if (!SAME_OPERAND_FOLDS.has(kind) || args.length !== 2 || args[0] !== args[1]) return named
+  return [named[0]!, `bitcast<f32>(bitcast<u32>(${named[1]}) | params.pad)`]
 }

@@ -10,6 +10,7 @@
  * "cpu-js", never silently standing in for a GPU.
  */
 import { longRun, pause, progressReporter, type LongRunOptions } from '../abort.js'
+import { admit, allocate, checkMaxHostBytes, hostLimit } from '../admission.js'
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { emitJs, type CompiledJs } from '../codegen/js.js'
@@ -150,6 +151,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
      * thread alone (false: always split; the user asked for a thread count).
      */
     readonly adaptive = false,
+    /** CpuEngineOptions.maxHostBytes (admission.ts). */
+    readonly maxHostBytes: number | undefined = undefined,
   ) {
     this.#summed = new Set(paramRows(graph, program))
     this.#wasm = emitWasm(program)
@@ -180,6 +183,11 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     const path = reference ? `; this run on the reference engine (the graph's first ${this.compileAfter} bindings)` : ''
     const parts = Math.floor(size / MIN_PER_THREAD)
     const pool = parts >= 2 && this.graph.version === this.#version && this.#threadable ? await this.pool() : undefined
+    // Host memory is admitted before any is taken: the result rows, and the shared copies of the
+    // inputs a threaded run hands its workers.
+    const rowBytes = this.program.rows.reduce((n, _, r) => n + (this.output === 'float32' && !this.#summed.has(r) ? 4 : 8), 0)
+    const copied = pool ? sources.reduce<number>((n, s) => n + (typeof s === 'number' ? 0 : s instanceof Float32Array ? 4 : 8), 0) : 0
+    admit((rowBytes + copied) * size, `${this.program.rows.length} result rows${copied ? ' and copies of the inputs for the worker threads' : ''}, ${rowBytes + copied} bytes × ${size} bindings`, hostLimit(this.maxHostBytes))
     // A watched run (signal, onProgress) is not timed: its pauses and the caller's callbacks would teach the choices wrong.
     const watched = long.signal !== undefined || long.onProgress !== undefined
     const report = long.onProgress && progressReporter(long.onProgress, size)
@@ -258,7 +266,7 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
   #row(size: number, shared: boolean, r: number): A {
     const f32 = this.output === 'float32' && !this.#summed.has(r)
     const bytes = f32 ? 4 : 8
-    const buffer = shared ? new SharedArrayBuffer(size * bytes) : new ArrayBuffer(size * bytes)
+    const buffer = allocate(size * bytes, `a result row of ${size} bindings`, () => (shared ? new SharedArrayBuffer(size * bytes) : new ArrayBuffer(size * bytes)))
     return (f32 ? new Float32Array(buffer) : new Float64Array(buffer)) as A
   }
 
@@ -365,6 +373,12 @@ export interface CpuEngineOptions {
    * take and write, as the GPU engine's; the arithmetic is float64 either way, rounded once when stored.
    */
   readonly output?: CpuOutput
+  /**
+   * Most host memory a run's result arrays (and its threads' input copies) may take, in bytes; a
+   * bigger run is refused with a BindingError naming its need and this limit, before anything is
+   * allocated. Default: the memory Node reports available when the run starts.
+   */
+  readonly maxHostBytes?: number
 }
 
 /**
@@ -383,12 +397,14 @@ export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
   readonly output: CpuOutput
   #pool: Promise<WorkerPool | undefined> | undefined
   #destroyed = false
+  readonly #maxHostBytes: number | undefined
 
   constructor(
     readonly description: string = CPU_BACKEND,
     options: CpuEngineOptions = {},
   ) {
     const { threads, compileAfter = COMPILE_AFTER, output = 'float64' } = options
+    this.#maxHostBytes = checkMaxHostBytes(options.maxHostBytes)
     if (output !== 'float64' && output !== 'float32') throw new BindingError(`output must be 'float64' or 'float32', got ${String(output)}`)
     this.output = output
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new BindingError(`threads must be an integer >= 1, got ${String(threads)}`)
@@ -399,7 +415,7 @@ export class CpuEngine<A extends Float64Array | Float32Array = Float64Array> {
 
   /** `{ jacobian: false }`: values only (no reverse sweep). */
   compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: { readonly jacobian?: boolean } = {}): CpuKernel<A, I, O, P> {
-    return new CpuKernel<A, I, O, P>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined)
+    return new CpuKernel<A, I, O, P>(graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.description, () => this.#workers(), this.#compileAfter, this.output, this.#threads === undefined, this.#maxHostBytes)
   }
 
   async evaluate<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, bindings: Bindings<I>, options: SumOptions & LongRunOptions & { readonly jacobian?: boolean } = {}): Promise<Results<A, I, O, P>> {

@@ -70,6 +70,20 @@ export class GpuContext {
     void this.#keepAlive
   }
 
+  /**
+   * Whether the device is lost, or its `lost` promise settles within `ms`: a destroyed device's may
+   * settle a moment after the failure it caused.
+   */
+  async lostSoon(ms = 250): Promise<boolean> {
+    if (this.#lost) return true
+    if (this.#destroyed) return false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+    const lost = await Promise.race([this.device.lost.then(() => true), late])
+    clearTimeout(timer)
+    return lost
+  }
+
   /** Throws if the engine was destroyed or its device lost. */
   check(): void {
     if (this.#destroyed) throw new DeviceError('this GPU engine was destroyed; create a new one', 'destroyed')

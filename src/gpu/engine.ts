@@ -13,6 +13,7 @@
  * WGSL error raises ShaderError with line:column and the source.
  */
 import { longRun } from '../abort.js'
+import { checkMaxHostBytes } from '../admission.js'
 import type { Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
 import { BindingError } from '../errors.js'
@@ -25,7 +26,7 @@ import { acquireDevice, type AcquiredDevice, type DeviceOptions } from './device
 import { checkTier, Kernel, type GpuResidentResults, type GpuResults, type RunOptions, type Tier, type ToBufferOptions } from './kernel.js'
 import { BuildQueue } from './builds.js'
 import { Pipelines } from './pipelines.js'
-import { PIPELINE_TILES, Runner } from './run.js'
+import { PIPELINE_TILES, Runner, type Generation } from './run.js'
 import { Tapes } from './tapes.js'
 
 /** Default cap on bindings per tile: large enough to fill a GPU, small enough to pipeline. */
@@ -94,7 +95,29 @@ export interface GpuEngineOptions extends DeviceOptions {
    * tape is uploaded again by its kernel's next interpreter run).
    */
   readonly tapeCacheSize?: number
+  /**
+   * After a device loss, on a device you supplied (`device`): return a new device to go on with
+   * (or undefined to give up: calls then reject with DeviceError 'lost'). On a device the engine
+   * acquired itself it acquires a new one from the same adapter options, unless `recover` is false.
+   */
+  readonly onDeviceLost?: (info: { readonly reason: string; readonly message: string }) => GPUDevice | undefined | Promise<GPUDevice | undefined>
+  /**
+   * Recover from device loss (default true): a new device, pipelines and tapes rebuilt as needed,
+   * and a run the loss interrupted retried once when its inputs were host arrays. false: a lost
+   * device is final (every later call rejects with DeviceError 'lost').
+   */
+  readonly recover?: boolean
+  /**
+   * Most host memory a run's result arrays may take (bytes); a bigger run is refused with a
+   * BindingError naming its need and this limit, before anything is allocated. Default: the memory
+   * Node reports available when the run starts (process.availableMemory()); no limit in a browser.
+   */
+  readonly maxHostBytes?: number
 }
+
+/** More losses than this within RECOVERY_WINDOW_MS and the engine stops recovering. */
+export const MAX_RECOVERIES = 3
+const RECOVERY_WINDOW_MS = 10_000
 
 /** What a compiled kernel computes. */
 export interface CompileOptions {
@@ -133,18 +156,19 @@ export async function createGpuEngine(options: GpuEngineOptions = {}): Promise<G
 
 export class GpuEngine {
   readonly kind = 'gpu'
-  readonly device: GPUDevice
-  /** The adapter, in words; every result's `backend` says it. */
-  readonly description: string
-  /** A software adapter (lavapipe, SwiftShader, WARP): the upload and segment defaults follow it. */
-  readonly software: boolean
   /** The tier runs use unless they ask for another. */
   readonly tier: Tier
-  readonly #ctx: GpuContext
-  readonly #slots: SlotPool
-  readonly #pipelines: Pipelines
-  readonly #tapes: Tapes
   readonly #runner: Runner
+  readonly #options: GpuEngineOptions
+  readonly #debug: boolean
+  readonly #pipelineCacheSize: number
+  readonly #tapeCacheSize: number
+  readonly #registerFile: number
+  #destroyed = false
+  /** A recovery in progress (see #recover), and when the losses so far happened. */
+  #recovering: Promise<boolean> | undefined
+  readonly #losses: number[] = []
+  #recoveries = 0
   readonly #builds = new BuildQueue()
   readonly #plan: PlanOptions
   /** evaluate()'s kernels per graph: with Jacobians, and values only. */
@@ -163,11 +187,12 @@ export class GpuEngine {
     }
     this.tier = checkTier(options.tier) ?? 'auto'
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-    const ctx = new GpuContext(acquired, options.debug ?? env?.WAVEGRAD_DEBUG === '1')
-    this.#ctx = ctx
-    this.device = ctx.device
-    this.description = ctx.description
-    this.software = ctx.software
+    this.#options = options
+    this.#debug = options.debug ?? env?.WAVEGRAD_DEBUG === '1'
+    this.#pipelineCacheSize = pipelineCacheSize
+    this.#tapeCacheSize = tapeCacheSize
+    if (options.onDeviceLost !== undefined && typeof options.onDeviceLost !== 'function') throw new BindingError(`onDeviceLost must be a function, got ${describe(options.onDeviceLost)}`)
+    const ctx = new GpuContext(acquired, this.#debug)
     if (options.loopAccesses !== undefined && !(typeof options.loopAccesses === 'number' && options.loopAccesses >= 0)) {
       throw new BindingError(`loopAccesses must be a number ≥ 0 (or Infinity), got ${describe(options.loopAccesses)}`)
     }
@@ -177,22 +202,96 @@ export class GpuEngine {
       // The compile model was fitted on a software adapter; a GPU's cuts follow the budget alone.
       boundCompile: ctx.software,
     }
-    const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits
-    const registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, ctx.software ? SOFTWARE_REGISTER_FILE : Infinity)
-    const layouts = createLayouts(this.device)
-    this.#slots = new SlotPool(this.device, layouts)
-    this.#pipelines = new Pipelines(ctx, layouts, this.#slots, pipelineCacheSize, ctx.software ? registerFile : 0)
-    this.#tapes = new Tapes(ctx, this.#pipelines, tapeCacheSize)
+    const { maxStorageBufferBindingSize, maxBufferSize } = ctx.device.limits
+    this.#registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, ctx.software ? SOFTWARE_REGISTER_FILE : Infinity)
     const staged = options.upload === undefined ? !ctx.software : options.upload === 'staging'
-    this.#runner = new Runner(ctx, this.#slots, this.#pipelines, this.#tapes, this.#builds, { maxTile, staged, registerFile, pipelineTiles })
-    // Built now, in the background, where it may run a graph's first evaluation.
-    if (this.tier !== 'fused') void this.#pipelines.interpreter().catch(() => undefined)
+    const maxHostBytes = checkMaxHostBytes(options.maxHostBytes)
+    this.#runner = new Runner(this.#generation(ctx), this.#builds, { maxTile, staged, registerFile: this.#registerFile, pipelineTiles, maxHostBytes }, (lost) => this.#recover(lost))
+  }
+
+  /**
+   * What lives on one device: its context (which starts this engine's recovery when the device is
+   * lost), buffer slots, pipelines and tapes. The interpreter is built now, in the background, where
+   * it may run a graph's first evaluation.
+   */
+  #generation(ctx: GpuContext): Generation {
+    const layouts = createLayouts(ctx.device)
+    const slots = new SlotPool(ctx.device, layouts)
+    const pipelines = new Pipelines(ctx, layouts, slots, this.#pipelineCacheSize, ctx.software ? this.#registerFile : 0)
+    const tapes = new Tapes(ctx, pipelines, this.#tapeCacheSize)
+    void ctx.device.lost.then(() => {
+      if (!this.#destroyed && this.#runner.ctx === ctx) void this.#recover(ctx)
+    })
+    if (this.tier !== 'fused') void pipelines.interpreter().catch(() => undefined)
+    return { ctx, slots, pipelines, tapes }
+  }
+
+  /**
+   * After `lost`'s device was lost: a new device (the same adapter options, or the caller's
+   * onDeviceLost), and a new generation every later run uses. Resolves true once it is in place
+   * (at once if it already is), false where there is none: recovery is off, the engine was
+   * destroyed, the caller's hook gave no device, acquiring one failed, or this is the fourth loss
+   * within RECOVERY_WINDOW_MS. Kernels rebuild their pipelines and tapes when they next run.
+   */
+  #recover(lost: GpuContext): Promise<boolean> {
+    if (this.#runner.ctx !== lost) return Promise.resolve(!this.#destroyed)
+    this.#recovering ??= (async () => {
+      try {
+        const options = this.#options
+        if (this.#destroyed || options.recover === false) return false
+        const now = performance.now()
+        this.#losses.push(now)
+        while (this.#losses.length && this.#losses[0]! < now - RECOVERY_WINDOW_MS) this.#losses.shift()
+        if (this.#losses.length > MAX_RECOVERIES) return false
+        const info = await lost.device.lost
+        let acquired: AcquiredDevice
+        if (lost.owned) {
+          const { device: _, ...adapterOptions } = options
+          acquired = await acquireDevice(adapterOptions)
+        }
+        else {
+          const device = await options.onDeviceLost?.({ reason: info.reason, message: info.message })
+          if (!device) return false
+          acquired = await acquireDevice({ device })
+        }
+        if (this.#destroyed) {
+          if (acquired.owned) acquired.device.destroy()
+          return false
+        }
+        this.#runner.tapes.destroy()
+        this.#runner.slots.destroy()
+        this.#runner.renew(this.#generation(new GpuContext(acquired, this.#debug)))
+        this.#recoveries++
+        if (this.#debug) console.error(`[wavegrad] the GPU device was lost (${info.reason}: ${info.message}); recovered on ${acquired.description}`)
+        return true
+      } catch {
+        return false
+      } finally {
+        this.#recovering = undefined
+      }
+    })()
+    return this.#recovering
+  }
+
+  /** The current device (a new one after a recovery from device loss). */
+  get device(): GPUDevice {
+    return this.#runner.ctx.device
+  }
+
+  /** The adapter, in words; every result's `backend` says it. */
+  get description(): string {
+    return this.#runner.ctx.description
+  }
+
+  /** A software adapter (lavapipe, SwiftShader, WARP): the upload and segment defaults follow it. */
+  get software(): boolean {
+    return this.#runner.ctx.software
   }
 
   /** Builds the interpreter (at creation unless the tier is 'fused'); resolves once it is ready. */
   async interpreter(): Promise<void> {
-    this.#ctx.check()
-    await this.#pipelines.interpreter()
+    this.#runner.ctx.check()
+    await this.#runner.pipelines.interpreter()
   }
 
   /**
@@ -201,10 +300,11 @@ export class GpuEngine {
    * storage binding limit and the two cache sizes), and background builds waiting or running
    * (tier 'auto').
    */
-  stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number; builds: number } {
-    const slots = this.#slots.stats()
-    const tapes = this.#tapes.stats()
-    return { buffers: slots.buffers + tapes.buffers, bufferBytes: slots.bufferBytes + tapes.bufferBytes, pipelines: this.#pipelines.size, tapes: tapes.tapes, builds: this.#builds.pending }
+  stats(): { buffers: number; bufferBytes: number; pipelines: number; tapes: number; builds: number; recoveries: number } {
+    const { slots, tapes, pipelines } = this.#runner
+    const held = slots.stats()
+    const taped = tapes.stats()
+    return { buffers: held.buffers + taped.buffers, bufferBytes: held.bufferBytes + taped.bufferBytes, pipelines: pipelines.size, tapes: taped.tapes, builds: this.#builds.pending, recoveries: this.#recoveries }
   }
 
   /** How this engine uploads inputs (the option, or the adapter's default). */
@@ -228,7 +328,8 @@ export class GpuEngine {
    * computes.
    */
   compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): Kernel<I, O, P> {
-    this.#ctx.check()
+    // (A lost device with a recovery to come is not a reason to refuse: the kernel runs on the next one.)
+    if (this.#destroyed || !this.#runner.ctx.lost || this.#options.recover === false) this.#runner.ctx.check()
     const { signal } = longRun({ ...(options.signal ? { signal: options.signal } : {}) })
     return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan, signal)
   }
@@ -262,12 +363,14 @@ export class GpuEngine {
 
   /** Frees the engine's buffers (and its device, unless the caller supplied it). */
   destroy(): void {
-    if (this.#ctx.destroyed) return
-    this.#ctx.destroy()
+    if (this.#destroyed) return
+    this.#destroyed = true
+    const { ctx, tapes, pipelines, slots } = this.#runner
+    ctx.destroy()
     this.#builds.close()
-    this.#tapes.destroy()
-    this.#pipelines.clear()
-    this.#slots.destroy()
+    tapes.destroy()
+    pipelines.clear()
+    slots.destroy()
   }
 
   #kernelFor<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, jacobian: boolean): Kernel<I, O, P> {

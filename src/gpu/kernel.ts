@@ -8,7 +8,8 @@
  * touches it again after the call resolves, and queue order guarantees later GPU work sees it.
  */
 import { abortable, longRun, type LongRunOptions } from '../abort.js'
-import { checkBindings, type Bindings } from '../bindings.js'
+import { admit, allocate, hostLimit } from '../admission.js'
+import { checkBindings, isGpuBinding, type Bindings, type CheckedBindings } from '../bindings.js'
 import { kernelSources, type KernelSource } from '../codegen/wgsl.js'
 import { BindingError, GraphError } from '../errors.js'
 import { describe, type DefaultParams, type Graph } from '../graph.js'
@@ -119,6 +120,8 @@ export class Kernel<I extends string = string, O extends string = string, P exte
   readonly #runner: Runner
   readonly #planOptions: PlanOptions
   readonly #signal: AbortSignal | undefined
+  /** The runner generation (device) the fused pipelines belong to. */
+  #generation: number
 
   /**
    * The fused tier's WGSL is emitted at most once and only when first needed: a kernel that only
@@ -144,6 +147,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     this.#runner = runner
     this.#planOptions = planOptions
     this.#signal = signal
+    this.#generation = runner.generation
     this.#plan = planKernels(program, planOptions)
     if (runner.ctx.debug) {
       const { scratch, program: _, ...summary } = this.#plan
@@ -197,6 +201,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
 
   /** The fused build, started now (or in the build queue, for `background`) unless it was started. */
   #build(background: boolean): Promise<Built> {
+    this.#follow()
     const { builds } = this.#runner
     if (!this.#fused) {
       // (An emission error rejects, as a failed build does.)
@@ -244,6 +249,19 @@ export class Kernel<I extends string = string, O extends string = string, P exte
   }
 
   /**
+   * After a recovery from device loss: the fused pipelines were the old device's, so the kernel
+   * builds them again when next asked (a WGSL error stays final; the plan and WGSL stay).
+   */
+  #follow(): void {
+    const generation = this.#runner.generation
+    if (generation === this.#generation) return
+    this.#generation = generation
+    if (this.#state === 'failed') return
+    this.#fused = undefined
+    this.#state = 'pending'
+  }
+
+  /**
    * The pipelines of `sources`; a driver that cannot build a kernel this big gets the program cut
    * finer. With `gate`, one pipeline at a time, each after the gate opens (a background build).
    */
@@ -281,6 +299,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
    * the fused build failed (a ShaderError: the interpreter runs every op of the table).
    */
   #tier(asked: Tier | undefined): 'fused' | 'interpreter' {
+    this.#follow()
     const tier = checkTier(asked) ?? this.tier
     if (tier !== 'auto') return tier
     return this.#state === 'ready' ? 'fused' : 'interpreter'
@@ -330,12 +349,19 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     const sumsOnly = options.sumsOnly ?? false
     const summed = [...paramRows(graph, program), ...(sumsOnly ? program.rows.flatMap((row, r) => (row.kind === 'value' ? [r] : [])) : [])].sort((a, b) => a - b)
     const skipped = (r: number) => summed.includes(r) || (sumsOnly && program.rows[r]!.kind === 'jacobian')
-    const rows = program.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size)))
+    // Host memory is admitted before any is taken (the caller's `into` arrays cost nothing new).
+    const fresh = options.into ? 0 : program.rows.filter((_, r) => !skipped(r)).length
+    const how = `${fresh} result rows × 4 bytes × ${checked.size} bindings`
+    admit(fresh * checked.size * 4, how, hostLimit(this.#runner.options.maxHostBytes))
+    const rows = allocate(fresh * checked.size * 4, how, () => program.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size))))
     const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
-    const tier = this.#tier(options.tier)
     const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
     const prepared = performance.now()
-    const timings = await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined, ...long })
+    // (Every row and sum is written again by a retry after a device loss.)
+    const [timings, tier] = await this.#surviving(checked, true, async () => {
+      const tier = this.#tier(options.tier)
+      return [await this.#execute(options.tier, tier, { bindings: checked, sink, profile: options.profile ?? false, transferOnly: options.transferOnly ?? false, weights: weights as Float32Array | number[] | undefined, ...long }), tier] as const
+    })
     const totals = new Map(summed.map((r, i) => [r, sums!.totals[i]!]))
     const result = { ...assembleResults(graph, program, rows, totals, checked.size, this.#runner.ctx.description), tier } as GpuResults<I, O, P>
     if (!timings) return result
@@ -353,23 +379,25 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     const long = longRun(options)
     const checked = this.#check(bindings)
     const { program } = this
-    const device = this.#runner.ctx.device
     const bytes = Math.max(program.rows.length * checked.size * 4, 4)
-    if (bytes > device.limits.maxBufferSize) {
-      throw new BindingError(`${checked.size} bindings × ${program.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${device.limits.maxBufferSize}); use run() or fewer bindings`)
-    }
+    const limit = this.#runner.ctx.device.limits.maxBufferSize
+    if (bytes > limit) throw new BindingError(`${checked.size} bindings × ${program.rows.length} rows need ${bytes} bytes, more than this device's maxBufferSize (${limit}); use run() or fewer bindings`)
     const into = options.into
     if (into && (into.size < bytes || (into.usage & (STORAGE | COPY_DST)) !== (STORAGE | COPY_DST))) {
       throw new BindingError(`'into' must be a STORAGE | COPY_DST buffer of at least ${bytes} bytes (got ${into.size} bytes, usage ${into.usage})`)
     }
-    const tier = this.#tier(options.tier)
-    const buffer = into ?? device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST })
-    try {
-      await this.#execute(options.tier, tier, { bindings: checked, sink: { kind: 'buffer', buffer }, ...long })
-    } catch (e) {
-      if (!into) buffer.destroy()
-      throw e
-    }
+    // A retry after a device loss writes a new buffer of the new device (a caller's `into` died with the old one).
+    const [buffer, tier] = await this.#surviving(checked, !into, async () => {
+      const tier = this.#tier(options.tier)
+      const buffer = into ?? (await this.#resultBuffer(bytes))
+      try {
+        await this.#execute(options.tier, tier, { bindings: checked, sink: { kind: 'buffer', buffer }, ...long })
+      } catch (e) {
+        if (!into) buffer.destroy()
+        throw e
+      }
+      return [buffer, tier] as const
+    })
     const { inputs, outputs } = program
     const size = checked.size
     return {
@@ -385,6 +413,39 @@ export class Kernel<I extends string = string, O extends string = string, P exte
         return rowIndex(program, o, i) * size * 4
       },
     }
+  }
+
+  /**
+   * `attempt`, and once more if the device was lost under it and the engine recovered on a new one:
+   * only where the run's inputs are host arrays or numbers and its results go to memory the retry
+   * can write (`retryable`); otherwise a DeviceError (reason 'lost') saying what died with the device.
+   */
+  async #surviving<T>(checked: CheckedBindings, retryable: boolean, attempt: () => Promise<T>): Promise<T> {
+    const runner = this.#runner
+    const ctx = runner.ctx
+    try {
+      return await attempt()
+    } catch (e) {
+      if (!(e instanceof DeviceError) || e.reason === 'destroyed' || !(await ctx.lostSoon()) || !(await runner.revive(ctx))) throw e
+      if (checked.sources.some(isGpuBinding)) {
+        throw new DeviceError("the GPU device was lost during this run, and its GPU-buffer inputs were on that device: upload them again to the engine's new device (engine.device) and run again", 'lost')
+      }
+      if (!retryable) throw new DeviceError("the GPU device was lost during this run, and its 'into' buffer was on that device: give a buffer of the engine's new device (engine.device)", 'lost')
+      return attempt()
+    }
+  }
+
+  /** A new buffer for runToBuffer's rows, made in wavegrad's error scopes (a failure is a DeviceError here, never a caller's uncaptured error). */
+  async #resultBuffer(bytes: number): Promise<GPUBuffer> {
+    const { ctx } = this.#runner
+    const [buffer, made] = ctx.guard(() => ctx.device.createBuffer({ label: 'wavegrad results (caller-owned)', size: bytes, usage: STORAGE | COPY_SRC | COPY_DST }), `allocating a result buffer of ${bytes} bytes failed`)
+    try {
+      await made
+    } catch (e) {
+      buffer.destroy()
+      throw e
+    }
+    return buffer
   }
 
   #check(bindings: Bindings) {

@@ -8,7 +8,8 @@
  * reports is a DeviceError; a failed build leaves nothing cached.
  */
 import { emitInterpreterWgsl } from '../codegen/interpreter.js'
-import { OP_NAMES } from '../ops.js'
+import { BUILTIN_OPS, OP_NAMES } from '../ops.js'
+import type { Program } from '../program.js'
 import { CHUNK_BYTES } from '../codegen/interpreter.js'
 import { STORAGE, UNIFORM, type Layouts, type SlotPool } from './buffers.js'
 import type { GpuContext } from './context.js'
@@ -26,6 +27,8 @@ export class Pipelines {
   #interpreter: Promise<GPUComputePipeline> | undefined
   /** How many ops the interpreter was built for. */
   #interpreterOps = 0
+  /** The registered ops the interpreter was built without, and why (see refusal). */
+  #without: { readonly ops: ReadonlySet<string>; readonly error: ShaderError } | undefined
   #reducer: Promise<GPUComputePipeline> | undefined
 
   constructor(
@@ -73,13 +76,38 @@ export class Pipelines {
     if (this.#interpreterOps !== OP_NAMES.length) this.#interpreter = undefined
     if (!this.#interpreter) {
       this.#interpreterOps = OP_NAMES.length
-      const building = this.#build(emitInterpreterWgsl(), 'interpreter')
+      this.#without = undefined
+      const building = this.#build(emitInterpreterWgsl(), 'interpreter').catch((e: unknown) => {
+        // A registered op whose WGSL does not compile must not take every graph's interpreter with
+        // it: the interpreter is built again without the registered ops, and refuses only the
+        // programs that use one of them (refusal()).
+        const custom = OP_NAMES.filter((n) => !BUILTIN_OPS.has(n))
+        if (!(e instanceof ShaderError) || !custom.length) throw e
+        this.#without = { ops: new Set(custom), error: e }
+        return this.#build(emitInterpreterWgsl(this.#without.ops), 'interpreter')
+      })
       this.#interpreter = building
       building.catch(() => {
         if (this.#interpreter === building) this.#interpreter = undefined
       })
     }
     return this.#interpreter
+  }
+
+  /**
+   * Why the interpreter cannot run `program`: it uses a registered op the interpreter was built
+   * without, because the interpreter with every registered op did not compile (that ShaderError,
+   * whose line:column is in the op's WGSL). Ask after interpreter() resolved.
+   */
+  refusal(program: Program): ShaderError | undefined {
+    const without = this.#without
+    if (!without) return undefined
+    const { graph } = program
+    for (let id = 0; id < graph.nodeCount; id++) {
+      const kind = graph.kind(id)
+      if (without.ops.has(kind)) return without.error
+    }
+    return undefined
   }
 
   /** The parameter-gradient reduction (gpu/reduce.ts), built on first use. */

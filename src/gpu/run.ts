@@ -124,6 +124,7 @@ interface TileRun {
   readonly signal: AbortSignal | undefined
   /** Counts finished bindings and tells the job's onProgress. */
   readonly progress: ((len: number) => void) | undefined
+  readonly gen: Generation
 }
 
 export interface RunnerOptions {
@@ -135,6 +136,16 @@ export interface RunnerOptions {
   readonly registerFile: number
   /** Tiles a large batch is cut into at least (GpuEngineOptions.pipelineTiles). */
   readonly pipelineTiles: number
+  /** GpuEngineOptions.maxHostBytes (admission.ts). */
+  readonly maxHostBytes: number | undefined
+}
+
+/** What lives on one device: a new device (after a loss) gets a new generation of all of it. */
+export interface Generation {
+  readonly ctx: GpuContext
+  readonly slots: SlotPool
+  readonly pipelines: Pipelines
+  readonly tapes: Tapes
 }
 
 export class Runner {
@@ -142,16 +153,51 @@ export class Runner {
   /** Lowered after an out-of-memory allocation: later runs start with tiles no larger. */
   #tileCap = Infinity
   #scratch = new Float32Array(0)
+  #gen: Generation
+  #generation = 0
 
   constructor(
-    readonly ctx: GpuContext,
-    readonly slots: SlotPool,
-    readonly pipelines: Pipelines,
-    readonly tapes: Tapes,
+    gen: Generation,
     /** Tier 'auto''s background builds, and the first runs they wait for. */
     readonly builds: BuildQueue,
     readonly options: RunnerOptions,
-  ) {}
+    /**
+     * After `lost` (a generation's context whose device was lost): resolves true once a new
+     * generation is in place (the engine's recovery), false where there will be none.
+     */
+    readonly revive: (lost: GpuContext) => Promise<boolean> = async () => false,
+  ) {
+    this.#gen = gen
+  }
+
+  /** The current device's context, slots, pipelines and tapes. */
+  get ctx(): GpuContext {
+    return this.#gen.ctx
+  }
+
+  get slots(): SlotPool {
+    return this.#gen.slots
+  }
+
+  get pipelines(): Pipelines {
+    return this.#gen.pipelines
+  }
+
+  get tapes(): Tapes {
+    return this.#gen.tapes
+  }
+
+  /** Counts generations: a kernel's fused pipelines belong to the one they were built in. */
+  get generation(): number {
+    return this.#generation
+  }
+
+  /** Moves every later run to a new device's generation (the old one's device was lost). */
+  renew(gen: Generation): void {
+    this.#gen = gen
+    this.#generation++
+    this.#tileCap = Infinity
+  }
 
   /** Resolves when every run queued so far has settled. */
   async idle(): Promise<void> {
@@ -163,7 +209,9 @@ export class Runner {
     const earlier = this.#queue
     // A run aborted while it waits for earlier ones rejects at once and never starts; the run
     // after it still waits for the earlier ones.
-    const run = abortable(earlier, job.signal).then(() => {
+    const run = abortable(earlier, job.signal).then(async () => {
+      // A device lost since the last run: wait for the engine's recovery (a check fails without one).
+      if (this.ctx.lost) await this.revive(this.ctx)
       this.ctx.check()
       job.signal?.throwIfAborted()
       return this.#execute(job)
@@ -174,22 +222,26 @@ export class Runner {
   }
 
   async #execute(job: Job): Promise<Timings | undefined> {
-    const { ctx } = this
+    // One attempt runs on one generation, whatever a recovery does meanwhile.
+    const gen = this.#gen
+    const { ctx } = gen
     const { bindings, sink, weights } = job
     const { size, sources } = bindings
     const profile = job.profile ?? false
     const compute = !job.transferOnly
     const { signal } = job
     const reporter = job.onProgress && progressReporter(job.onProgress, size)
-    const built = await abortable(ctx.unlessBroken(job.fused ?? this.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] }))), signal)
+    const built = await abortable(ctx.unlessBroken(job.fused ?? gen.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] }))), signal)
     const { plan, pipelines } = built
-    const reducer = sink.kind === 'readback' && sink.sums ? await abortable(ctx.unlessBroken(this.pipelines.reducer()), signal) : undefined
+    const reducer = sink.kind === 'readback' && sink.sums ? await abortable(ctx.unlessBroken(gen.pipelines.reducer()), signal) : undefined
     ctx.check()
     if (size === 0) return undefined
     const t0 = performance.now()
     let tape: HeldTape | undefined
     if (!job.fused) {
-      const [t, uploaded] = ctx.guard(() => this.tapes.get(job.owner, job.program), 'uploading the interpreter tape failed')
+      const refused = gen.pipelines.refusal(job.program)
+      if (refused) throw refused
+      const [t, uploaded] = ctx.guard(() => gen.tapes.get(job.owner, job.program), 'uploading the interpreter tape failed')
       await uploaded
       tape = t
     }
@@ -212,7 +264,7 @@ export class Runner {
       const progress = reporter && ((len: number) => reporter((done += len)))
       try {
         try {
-          await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress })
+          await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress, gen })
         } finally {
           // Let the other slot's readback finish before the next run may reuse (and map) its buffers.
           await Promise.allSettled(pending)
@@ -223,7 +275,7 @@ export class Runner {
         // Out of memory: free the slots and run again with tiles half as large (every row is
         // written again, so nothing of the failed attempt survives); below MIN_TILE, report it.
         if (!(e instanceof DeviceError && e.reason === 'out-of-memory') || tile <= MIN_TILE || ctx.lost || ctx.destroyed) throw e
-        this.slots.destroy()
+        gen.slots.destroy()
         this.#tileCap = Math.max(MIN_TILE, Math.floor(tile / 2))
         if (ctx.debug) console.error(`[wavegrad] out of GPU memory at ${tile} bindings per tile; retrying with ${this.#tileCap}`)
         continue
@@ -235,8 +287,8 @@ export class Runner {
 
   /** The tile loop of one attempt. */
   async #tiles(run: TileRun): Promise<void> {
-    const { plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress } = run
-    const { ctx } = this
+    const { plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress, gen } = run
+    const { ctx } = gen
     const device = ctx.device
     const limits = device.limits
     const nIn = plan.inputs.length
@@ -263,11 +315,11 @@ export class Runner {
       let allocation: [readonly [Slot, GPUBindGroup | undefined, UploadStaging | undefined], Promise<void>]
       try {
         allocation = ctx.guard(() => {
-          const slot = this.slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
-          if (sums) this.slots.sum(slot, sumWords, sums.rows.length, this.pipelines.reduceLayout)
-          const staging = staged ? this.slots.upload(slot, Math.max(inRows, 1) * tile * 4) : undefined
-          if (tape) return [slot, this.tapes.group(tape, this.slots.regs(registerBytes(tape.registers, tile))), staging] as const
-          return [slot, scratchRows ? this.slots.scratch(scratchRows * tile * 4) : undefined, staging] as const
+          const slot = gen.slots.get(k, Math.max(inRows, 1) * tile * 4, outBytes, nIn)
+          if (sums) gen.slots.sum(slot, sumWords, sums.rows.length, gen.pipelines.reduceLayout)
+          const staging = staged ? gen.slots.upload(slot, Math.max(inRows, 1) * tile * 4) : undefined
+          if (tape) return [slot, gen.tapes.group(tape, gen.slots.regs(registerBytes(tape.registers, tile))), staging] as const
+          return [slot, scratchRows ? gen.slots.scratch(scratchRows * tile * 4) : undefined, staging] as const
         }, 'buffer allocation failed')
       } catch (e) {
         // A browser may throw (RangeError) where Dawn reports an out-of-memory error.
@@ -294,7 +346,7 @@ export class Runner {
           if (ctx.destroyed) throw destroyedInFlight()
           throw ctx.lost ?? new DeviceError(`the upload buffer is no longer mapped (was the device destroyed?): ${(e as Error).message}`, 'lost')
         }
-        const copies = rows.map((src, i) => this.#upload(enc, slot.inputs, i * tile, src, start, len, view))
+        const copies = rows.map((src, i) => this.#upload(device.queue, enc, slot.inputs, i * tile, src, start, len, view))
         if (staging) {
           staging.unmap()
           copies.forEach((copied, i) => copied && enc.copyBufferToBuffer(staging.buffer, i * tile * 4, slot.inputs, i * tile * 4, len * 4))
@@ -331,9 +383,9 @@ export class Runner {
         pass.end()
       }
       const deliver = (enc: GPUCommandEncoder) => {
-        if (sink.kind === 'readback' && !sums) enc.copyBufferToBuffer(slot.results, 0, this.slots.staging(slot, outBytes), 0, outBytes)
+        if (sink.kind === 'readback' && !sums) enc.copyBufferToBuffer(slot.results, 0, gen.slots.staging(slot, outBytes), 0, outBytes)
         else if (sink.kind === 'readback') {
-          const staging = this.slots.staging(slot, stagingBytes)
+          const staging = gen.slots.staging(slot, stagingBytes)
           readRows.forEach((r, i) => enc.copyBufferToBuffer(slot.results, r * tile * 4, staging, i * tile * 4, len * 4))
           enc.copyBufferToBuffer(slot.sum!.partials, 0, staging, readRows.length * tile * 4, sumWords * 4)
         } else for (let r = 0; r < rowCount; r++) enc.copyBufferToBuffer(slot.results, r * tile * 4, sink.buffer, (r * size + start) * 4, len * 4)
@@ -343,7 +395,7 @@ export class Runner {
         for (const stage of stages) stage(enc)
         device.queue.submit([enc.finish()])
       }
-      const readback = () => (sink.kind === 'readback' ? this.#readback(slot, sink, readRows, tile, start, len, stagingBytes, chunks, profile ? timings : undefined) : Promise.resolve())
+      const readback = () => (sink.kind === 'readback' ? this.#readback(ctx, slot, sink, readRows, tile, start, len, stagingBytes, chunks, profile ? timings : undefined) : Promise.resolve())
       if (profile) {
         // Each stage submitted alone and awaited: JS packing, the upload on the queue, the
         // dispatch, the copy to staging, then (in #readback) the map and the copy out.
@@ -398,8 +450,7 @@ export class Runner {
    * mapped upload buffer, at the same word; returns true: the caller copies it over) or, without
    * one, by queue.writeBuffer.
    */
-  #upload(enc: GPUCommandEncoder, buffer: GPUBuffer, word: number, src: BindingSource, start: number, len: number, view: Float32Array | undefined): boolean {
-    const queue = this.ctx.device.queue
+  #upload(queue: GPUQueue, enc: GPUCommandEncoder, buffer: GPUBuffer, word: number, src: BindingSource, start: number, len: number, view: Float32Array | undefined): boolean {
     const offset = word * 4
     if (typeof src === 'number') {
       // A broadcast number: one float, read by every thread (its step is 0).
@@ -437,13 +488,13 @@ export class Runner {
    * i × tile), and adds its partial sums (after the rows, `chunks` × LANES per summed row) to the
    * totals in float64, in index order.
    */
-  async #readback(slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number, timings?: Timings): Promise<void> {
+  async #readback(ctx: GpuContext, slot: Slot, sink: Extract<Sink, { kind: 'readback' }>, readRows: readonly number[], tile: number, start: number, len: number, bytes: number, chunks: number, timings?: Timings): Promise<void> {
     const staging = slot.staging!
     const mapping = performance.now()
     try {
       await staging.mapAsync(1, 0, bytes)
     } catch (e) {
-      throw this.ctx.failure(() => new DeviceError(`reading results back failed: ${(e as Error).message}`))
+      throw ctx.failure(() => new DeviceError(`reading results back failed: ${(e as Error).message}`))
     }
     const unpacking = performance.now()
     if (timings) timings.map += unpacking - mapping

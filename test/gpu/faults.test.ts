@@ -27,8 +27,28 @@ async function stillWorks(engine: GpuEngine): Promise<void> {
 
 // Both upload modes: 'staging' keeps a mapped buffer per slot, which a destroyed device unmaps under it.
 describe.each(['writeBuffer', 'staging'] as const)('device loss and destruction with work in flight (upload: %s)', (upload) => {
-  test('device.destroy() rejects pending and later calls with DeviceError; a new engine works', async () => {
+  test('device.destroy() with recovery on (the default): every pending call completes on a new device, right; later calls too', async () => {
     const engine = await createGpuEngine({ upload })
+    const g = parse('f = sin(x) * exp(-y^2) + x*y')
+    const big = { x: randomArray(rng(3), 1 << 20, -2, 2), y: randomArray(rng(4), 1 << 20, -2, 2) }
+    await engine.compile(g).ready
+    const lost = engine.device
+    const inFlight = Array.from({ length: 12 }, () => settle(engine.evaluate(g, big)))
+    await new Promise((r) => setTimeout(r, 30))
+    lost.destroy()
+    const outcomes = await Promise.all(inFlight)
+    for (const o of outcomes) {
+      expect(o.ok, String((o as { error?: unknown }).error)).toBe(true)
+      if (o.ok) expectMatchesReference(o.value, g, big, 1e-4)
+    }
+    expect(engine.device).not.toBe(lost)
+    expect(engine.stats().recoveries).toBe(1)
+    await stillWorks(engine)
+    engine.destroy()
+  })
+
+  test('device.destroy() with recover: false rejects pending and later calls with DeviceError; a new engine works', async () => {
+    const engine = await createGpuEngine({ upload, recover: false })
     const g = parse('f = sin(x) * exp(-y^2) + x*y')
     const big = { x: randomArray(rng(3), 1 << 20, -2, 2), y: randomArray(rng(4), 1 << 20, -2, 2) }
     await engine.compile(g).ready
