@@ -36,7 +36,8 @@ const KERNEL_CACHE = 16
  * const backend = await createGpuBackend(canvas); await backend.evaluate(job); await backend.render(shading)
  */
 export async function createGpuBackend(canvas: HTMLCanvasElement): Promise<GpuBackend> {
-  const engine = await createGpuEngine()
+  // (The page replaces a lost device itself, with a new engine and renderer: no engine-level recovery.)
+  const engine = await createGpuEngine({ recover: false })
   try {
     const renderer = await FieldRenderer.create(engine.device, canvas)
     return new GpuBackend(engine, renderer, await GridBuffers.create(engine.device, GRID))

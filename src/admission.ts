@@ -9,13 +9,18 @@ import { BindingError } from './errors.js'
 
 /**
  * The host limit of an engine: its `maxHostBytes`, or else the memory Node says is available now
- * (`process.availableMemory()`, which counts cgroup limits); unbounded in a browser, where a page
- * cannot know and an allocation too large fails alone (caught: see allocate).
+ * (`process.availableMemory()`, which counts cgroup limits), but never less than half of a cgroup's
+ * limit (in a container the available figure counts page cache the kernel would give back);
+ * unbounded in a browser, where a page cannot know and an allocation too large fails alone
+ * (caught: see allocate).
  */
 export function hostLimit(maxHostBytes: number | undefined): number {
   if (maxHostBytes !== undefined) return maxHostBytes
-  const available = (globalThis as { process?: { availableMemory?: () => number } }).process?.availableMemory
-  return typeof available === 'function' ? available() : Infinity
+  const node = (globalThis as { process?: { availableMemory?: () => number; constrainedMemory?: () => number | undefined } }).process
+  if (typeof node?.availableMemory !== 'function') return Infinity
+  const constrained = node.constrainedMemory?.() ?? 0
+  // (No cgroup limit reads as 2^64, or 0.)
+  return Math.max(node.availableMemory(), constrained > 0 && constrained < 2 ** 60 ? constrained / 2 : 0)
 }
 
 /** Checks an engine's `maxHostBytes` option: a positive number (Infinity: no limit). */

@@ -397,7 +397,9 @@ export async function createAutoEngine(options: GpuEngineOptions = {}): Promise<
   let gpu: GpuEngine | undefined
   let gpuError: Error | undefined
   try {
-    gpu = await createGpuEngine(options)
+    // (The calibration's probes are not the caller's runs: maxHostBytes applies after it.)
+    const { maxHostBytes: _, ...calibrating } = options
+    gpu = await createGpuEngine(calibrating)
   } catch (e) {
     if (!(e instanceof DeviceError)) throw e
     gpuError = e
@@ -412,6 +414,7 @@ export async function createAutoEngine(options: GpuEngineOptions = {}): Promise<
     const cpuRates = calibrateCpu(threads)
     const gpuRates = gpu ? await calibrateGpu(gpu) : undefined
     const calibration: Calibration = { cpu: cpuRates, ...(gpuRates ? { gpu: gpuRates } : {}), ms: performance.now() - started }
+    if (gpu) gpu.maxHostBytes = options.maxHostBytes
     return new AutoEngine(gpu, cpu, calibration, gpuError)
   } catch (e) {
     gpu?.destroy()

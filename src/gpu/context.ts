@@ -29,6 +29,7 @@ export class GpuContext {
   /** Calls waiting on the device (see unlessBroken), failed at once when it is lost or the engine destroyed. */
   readonly #waiting = new Set<(e: DeviceError) => void>()
   readonly #uncaptured: string[] = []
+  #lostSoon: Promise<boolean> | undefined
   readonly #onError = (e: Event) => {
     if (this.owned) this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message)
   }
@@ -46,7 +47,8 @@ export class GpuContext {
     this.device.addEventListener('uncapturederror', this.#onError)
     void this.device.lost.then((info) => {
       if (this.#destroyed) return
-      this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}; create a new engine`, 'lost')
+      // Seen only where the engine does not go on on a new device (GpuEngineOptions.recover).
+      this.#lost = new DeviceError(`the GPU device was lost (${info.reason}): ${info.message}; this engine could not go on on a new device (recover: false, ${3} losses within 10 s, or no device to be had): create a new engine`, 'lost')
       this.#breakWith(this.#lost)
     })
   }
@@ -74,12 +76,13 @@ export class GpuContext {
    * Whether the device is lost, or its `lost` promise settles within `ms`: a destroyed device's may
    * settle a moment after the failure it caused.
    */
-  async lostSoon(ms = 250): Promise<boolean> {
+  async lostSoon(ms = 100): Promise<boolean> {
     if (this.#lost) return true
     if (this.#destroyed) return false
     let timer: ReturnType<typeof setTimeout> | undefined
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
-    const lost = await Promise.race([this.device.lost.then(() => true), late])
+    // (One reaction on the long-lived lost promise per context, not one per call.)
+    const lost = await Promise.race([(this.#lostSoon ??= this.device.lost.then(() => true)), late])
     clearTimeout(timer)
     return lost
   }

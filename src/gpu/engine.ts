@@ -167,6 +167,8 @@ export class GpuEngine {
   #destroyed = false
   /** A recovery in progress (see #recover), and when the losses so far happened. */
   #recovering: Promise<boolean> | undefined
+  /** The lost device's context whose recovery failed: final. */
+  #gaveUp: GpuContext | undefined
   readonly #losses: number[] = []
   #recoveries = 0
   readonly #builds = new BuildQueue()
@@ -205,8 +207,8 @@ export class GpuEngine {
     const { maxStorageBufferBindingSize, maxBufferSize } = ctx.device.limits
     this.#registerFile = Math.min(maxStorageBufferBindingSize, maxBufferSize, ctx.software ? SOFTWARE_REGISTER_FILE : Infinity)
     const staged = options.upload === undefined ? !ctx.software : options.upload === 'staging'
-    const maxHostBytes = checkMaxHostBytes(options.maxHostBytes)
-    this.#runner = new Runner(this.#generation(ctx), this.#builds, { maxTile, staged, registerFile: this.#registerFile, pipelineTiles, maxHostBytes }, (lost) => this.#recover(lost))
+    this.#runner = new Runner(this.#generation(ctx), this.#builds, { maxTile, staged, registerFile: this.#registerFile, pipelineTiles }, (lost) => this.#recover(lost))
+    this.#runner.maxHostBytes = checkMaxHostBytes(options.maxHostBytes)
   }
 
   /**
@@ -235,42 +237,61 @@ export class GpuEngine {
    */
   #recover(lost: GpuContext): Promise<boolean> {
     if (this.#runner.ctx !== lost) return Promise.resolve(!this.#destroyed)
-    this.#recovering ??= (async () => {
-      try {
-        const options = this.#options
-        if (this.#destroyed || options.recover === false) return false
-        const now = performance.now()
-        this.#losses.push(now)
-        while (this.#losses.length && this.#losses[0]! < now - RECOVERY_WINDOW_MS) this.#losses.shift()
-        if (this.#losses.length > MAX_RECOVERIES) return false
-        const info = await lost.device.lost
-        let acquired: AcquiredDevice
-        if (lost.owned) {
-          const { device: _, ...adapterOptions } = options
-          acquired = await acquireDevice(adapterOptions)
-        }
-        else {
-          const device = await options.onDeviceLost?.({ reason: info.reason, message: info.message })
-          if (!device) return false
-          acquired = await acquireDevice({ device })
-        }
-        if (this.#destroyed) {
-          if (acquired.owned) acquired.device.destroy()
-          return false
-        }
-        this.#runner.tapes.destroy()
-        this.#runner.slots.destroy()
-        this.#runner.renew(this.#generation(new GpuContext(acquired, this.#debug)))
-        this.#recoveries++
-        if (this.#debug) console.error(`[wavegrad] the GPU device was lost (${info.reason}: ${info.message}); recovered on ${acquired.description}`)
-        return true
-      } catch {
-        return false
-      } finally {
-        this.#recovering = undefined
-      }
-    })()
+    // One attempt per lost device: a failed one is final (calls then reject with the loss).
+    if (this.#gaveUp === lost) return Promise.resolve(false)
+    if (!this.#recovering) {
+      const attempt = this.#attemptRecovery(lost)
+      this.#recovering = attempt
+      void attempt.then((ok) => {
+        if (!ok) this.#gaveUp = lost
+        if (this.#recovering === attempt) this.#recovering = undefined
+      })
+    }
     return this.#recovering
+  }
+
+  /** The new device and generation for #recover; false where there is none (nothing thrown). */
+  async #attemptRecovery(lost: GpuContext): Promise<boolean> {
+    const options = this.#options
+    if (this.#destroyed || options.recover === false) return false
+    const now = performance.now()
+    this.#losses.push(now)
+    while (this.#losses.length && this.#losses[0]! < now - RECOVERY_WINDOW_MS) this.#losses.shift()
+    if (this.#losses.length > MAX_RECOVERIES) return false
+    let acquired: AcquiredDevice
+    let info: GPUDeviceLostInfo
+    try {
+      info = await lost.device.lost
+      if (lost.owned) {
+        const { device: _, ...adapterOptions } = options
+        acquired = await acquireDevice(adapterOptions)
+      } else {
+        const device = await options.onDeviceLost?.({ reason: info.reason, message: info.message })
+        if (!device) return false
+        acquired = await acquireDevice({ device })
+      }
+    } catch {
+      return false
+    }
+    if (this.#destroyed) {
+      if (acquired.owned) acquired.device.destroy()
+      return false
+    }
+    this.#runner.tapes.destroy()
+    this.#runner.slots.destroy()
+    this.#runner.renew(this.#generation(new GpuContext(acquired, this.#debug)))
+    this.#recoveries++
+    if (this.#debug) console.error(`[wavegrad] the GPU device was lost (${info.reason}: ${info.message}); recovered on ${acquired.description}`)
+    return true
+  }
+
+  /** GpuEngineOptions.maxHostBytes, for runs from now on (undefined: the memory available). */
+  get maxHostBytes(): number | undefined {
+    return this.#runner.maxHostBytes
+  }
+
+  set maxHostBytes(value: number | undefined) {
+    this.#runner.maxHostBytes = checkMaxHostBytes(value)
   }
 
   /** The current device (a new one after a recovery from device loss). */

@@ -229,6 +229,8 @@ export class Kernel<I extends string = string, O extends string = string, P exte
       this.#fused = building
       building.then(
         (built) => {
+          // (A build of a device lost since, superseded by #follow, leaves the kernel alone.)
+          if (this.#fused !== building) return
           this.#plan = built.plan
           this.#sources = built.sources
           this.#state = 'ready'
@@ -352,7 +354,7 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     // Host memory is admitted before any is taken (the caller's `into` arrays cost nothing new).
     const fresh = options.into ? 0 : program.rows.filter((_, r) => !skipped(r)).length
     const how = `${fresh} result rows × 4 bytes × ${checked.size} bindings`
-    admit(fresh * checked.size * 4, how, hostLimit(this.#runner.options.maxHostBytes))
+    admit(fresh * checked.size * 4, how, hostLimit(this.#runner.maxHostBytes))
     const rows = allocate(fresh * checked.size * 4, how, () => program.rows.map((row, r) => (skipped(r) ? undefined : options.into ? intoRow(options.into, row, checked.size) : new Float32Array(checked.size))))
     const sums = summed.length ? { rows: summed, totals: new Float64Array(summed.length) } : undefined
     const sink: Sink = { kind: 'readback', rows, ...(sums ? { sums } : {}) }
@@ -426,8 +428,16 @@ export class Kernel<I extends string = string, O extends string = string, P exte
     try {
       return await attempt()
     } catch (e) {
-      if (!(e instanceof DeviceError) || e.reason === 'destroyed' || !(await ctx.lostSoon()) || !(await runner.revive(ctx))) throw e
-      if (checked.sources.some(isGpuBinding)) {
+      if (!(e instanceof DeviceError) || e.reason === 'destroyed' || e.reason === 'out-of-memory') throw e
+      const gpuInputs = checked.sources.some(isGpuBinding)
+      if (!(await ctx.lostSoon()) || !(await runner.revive(ctx))) {
+        // GPU buffers made on a device lost before this run started fail as validation errors.
+        if ((gpuInputs || !retryable) && runner.generation > 0 && e.reason === 'validation') {
+          throw new DeviceError(`${e.message}\n(this engine's device was lost and replaced ${runner.generation === 1 ? 'once' : `${runner.generation} times`}: GPU buffers made before that belong to the lost device; make them again on engine.device)`, 'lost')
+        }
+        throw e
+      }
+      if (gpuInputs) {
         throw new DeviceError("the GPU device was lost during this run, and its GPU-buffer inputs were on that device: upload them again to the engine's new device (engine.device) and run again", 'lost')
       }
       if (!retryable) throw new DeviceError("the GPU device was lost during this run, and its 'into' buffer was on that device: give a buffer of the engine's new device (engine.device)", 'lost')

@@ -136,8 +136,6 @@ export interface RunnerOptions {
   readonly registerFile: number
   /** Tiles a large batch is cut into at least (GpuEngineOptions.pipelineTiles). */
   readonly pipelineTiles: number
-  /** GpuEngineOptions.maxHostBytes (admission.ts). */
-  readonly maxHostBytes: number | undefined
 }
 
 /** What lives on one device: a new device (after a loss) gets a new generation of all of it. */
@@ -155,6 +153,8 @@ export class Runner {
   #scratch = new Float32Array(0)
   #gen: Generation
   #generation = 0
+  /** GpuEngineOptions.maxHostBytes (admission.ts); GpuEngine.maxHostBytes sets it. */
+  maxHostBytes: number | undefined
 
   constructor(
     gen: Generation,

@@ -40,8 +40,11 @@ test('CPU engine (float64 rows) and the auto engine (its CPU engine too): refuse
   await expect(cpu.evaluate(g, big)).rejects.toThrow('needs 1.50 MiB of host memory (3 result rows, 24 bytes × 65536 bindings); the limit is 1.00 MiB')
   expect((await cpu.evaluate(g, batch(1 << 14))).values.f!.length).toBe(1 << 14)
   cpu.destroy()
-  // (The auto engine's calibration runs probes of up to 2 MiB of results.)
+  // (The auto engine's calibration probes, up to 2 MiB of results, are not held to the limit.)
   await using auto = await createEngine({ maxHostBytes: 4 * MiB })
+  expect(auto.gpu!.maxHostBytes).toBe(4 * MiB)
+  await using tiny = await createEngine({ maxHostBytes: MiB })
+  await expect(tiny.evaluate(g, batch(1 << 17), { backend: 'gpu' })).rejects.toThrow('the limit is 1.00 MiB')
   const large = batch(1 << 19)
   // float32 rows, and (with threads) float32 copies of the two inputs: 12 or 20 bytes a binding.
   await expect(auto.evaluate(g, large, { backend: 'cpu' })).rejects.toThrow(/needs (6\.00|10\.0) MiB of host memory/)

@@ -84,6 +84,13 @@ test("GPU-buffer inputs that died with the device: a DeviceError saying so; host
     expect(error).toMatchObject({ reason: 'lost' })
     expect((error as Error).message).toMatch(/GPU-buffer inputs were on that device/)
     expectMatchesReference(await engine.evaluate(g, b), g, b, 1e-4)
+    // A buffer made before a loss, used after the recovery: a DeviceError that says why.
+    const old = engine.device.createBuffer({ size: b.x.byteLength, usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST })
+    engine.device.destroy()
+    expectMatchesReference(await engine.evaluate(g, b), g, b, 1e-4)
+    const stale = await engine.evaluate(g, { x: { buffer: old, length: b.x.length }, y: b.y }).then(() => undefined, (e: unknown) => e)
+    expect(stale).toMatchObject({ name: 'DeviceError', reason: 'lost' })
+    expect((stale as Error).message).toMatch(/GPU buffers made before that belong to the lost device/)
   } finally {
     engine.destroy()
   }
@@ -100,10 +107,12 @@ test("a caller's device is replaced through onDeviceLost; without a device from 
     expectMatchesReference(await engine.evaluate(g, b, { onProgress }), g, b, 1e-4)
     expect(engine.device).toBe(spare.device)
     expect(asked).toEqual(['destroyed'])
-    // The hook gives nothing this time: the loss is final.
-    const hopeless = await createGpuEngine({ device: (await acquireDevice({})).device, onDeviceLost: () => undefined })
+    // The hook gives nothing this time: the loss is final, and the hook is not asked again.
+    let calls = 0
+    const hopeless = await createGpuEngine({ device: (await acquireDevice({})).device, onDeviceLost: () => void calls++ })
     hopeless.device.destroy()
-    await expect(hopeless.evaluate(g, batch(10, 6))).rejects.toMatchObject({ reason: 'lost' })
+    for (let i = 0; i < 4; i++) await expect(hopeless.evaluate(g, batch(10, 6))).rejects.toMatchObject({ reason: 'lost' })
+    expect(calls).toBe(1)
     hopeless.destroy()
   } finally {
     engine.destroy()
