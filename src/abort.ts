@@ -70,19 +70,10 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 }
 
 /**
- * onProgress as a run calls it: `report(done)` tells the caller only when `done` passes what was
- * told before (a retried attempt counts from 0 again without the caller seeing progress go back).
+ * onProgress, told only where `done` passes what it was told before: a retried attempt (after an
+ * allocation failure or a device loss, or a CPU run falling back from its threads) counts from 0
+ * again without the caller seeing progress go back.
  */
-export function progressReporter(onProgress: (progress: Progress) => void, total: number): (done: number) => void {
-  let told = 0
-  return (done) => {
-    if (done <= told) return
-    told = Math.min(done, total)
-    onProgress({ done: told, total })
-  }
-}
-
-/** onProgress, told only where `done` passes what it was told before (a retry after a device loss starts again). */
 export function forwardOnly(onProgress: (progress: Progress) => void): (progress: Progress) => void {
   let told = 0
   return (progress) => {

@@ -49,15 +49,15 @@ export function allocate<T>(bytes: number, how: string, make: () => T): T {
   }
 }
 
-/** Bytes as people read them: 96 GiB, 512 MiB, 1.5 KiB. */
+/** Bytes in binary units with three significant digits: 96 GiB, 12.4 GiB, 640 MiB (the CLI's messages too). */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return String(bytes)
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = bytes
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']
+  let n = bytes
   let u = 0
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024
     u++
   }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`
+  return u === 0 ? `${n} bytes` : `${Number(n.toPrecision(3))} ${units[u]}`
 }

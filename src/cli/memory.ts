@@ -7,6 +7,7 @@
  * Invariant: every array the CLI allocates with one element per binding is one term here; a term
  * forgotten is a run that the check waves through and the kernel kills.
  */
+import { formatBytes } from '../admission.js'
 import { constants } from 'node:buffer'
 import { freemem, totalmem } from 'node:os'
 
@@ -63,16 +64,8 @@ export function parseMemory(text: string): number | undefined {
   return Number.isFinite(n) && n >= 1 ? Math.floor(n) : undefined
 }
 
-/** Bytes in binary units with three significant digits: 96 GiB, 12.4 GiB, 640 MiB. */
-export function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']
-  let u = 0
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024
-    u++
-  }
-  return u === 0 ? `${n} bytes` : `${Number(n.toPrecision(3))} ${units[u]}`
-}
+/** (The library's: its admission errors and the CLI's read alike.) */
+export { formatBytes }
 
 /** Total bytes of the terms for `size` bindings, plus `fixed`. */
 export function hostBytes(terms: readonly MemoryTerm[], size: number, fixed = 0): number {

@@ -9,7 +9,7 @@
  * faster, where no WebGPU adapter exists, and when asked for: every result's `backend` says
  * "cpu-js", never silently standing in for a GPU.
  */
-import { longRun, pause, progressReporter, type LongRunOptions } from '../abort.js'
+import { longRun, pause, type LongRunOptions } from '../abort.js'
 import { admit, allocate, checkMaxHostBytes, hostLimit } from '../admission.js'
 import { checkBindings, type Bindings } from '../bindings.js'
 import { perGraph } from '../cache.js'
@@ -190,7 +190,8 @@ export class CpuKernel<A extends Float64Array | Float32Array = Float64Array, I e
     admit((rowBytes + copied) * size, `${this.program.rows.length} result rows${copied ? ' and copies of the inputs for the worker threads' : ''}, ${rowBytes + copied} bytes × ${size} bindings`, hostLimit(this.maxHostBytes))
     // A watched run (signal, onProgress) is not timed: its pauses and the caller's callbacks would teach the choices wrong.
     const watched = long.signal !== undefined || long.onProgress !== undefined
-    const report = long.onProgress && progressReporter(long.onProgress, size)
+    const { onProgress } = long
+    const report = onProgress && ((done: number) => onProgress({ done, total: size }))
     const here = async () => {
       // The calling thread alone: wasm or generated JavaScript, the faster measured (big batches teach it).
       const wasm = this.#wasm !== undefined && !reference && (size >= MIN_PER_THREAD ? this.#code.pick() : this.#code.preferred)

@@ -351,7 +351,7 @@ export class GpuEngine {
   compile<I extends string, O extends string, P extends string>(graph: Graph<I, O, P>, options: CompileOptions = {}): Kernel<I, O, P> {
     // (A lost device with a recovery to come is not a reason to refuse: the kernel runs on the next one.)
     if (this.#destroyed || !this.#runner.ctx.lost || this.#options.recover === false) this.#runner.ctx.check()
-    const { signal } = longRun({ ...(options.signal ? { signal: options.signal } : {}) })
+    const { signal } = longRun(options)
     return new Kernel(this.#runner, graph, programOf(graph, { jacobian: options.jacobian ?? true }), this.tier, this.#plan, signal)
   }
 

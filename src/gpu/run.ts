@@ -12,7 +12,7 @@
  * are serialized (exclusive: they share the slots). Out of memory: the slots are freed and the run
  * starts again with tiles half as large.
  */
-import { abortable, progressReporter, type Progress } from '../abort.js'
+import { abortable, type Progress } from '../abort.js'
 import { isGpuBinding, type BindingSource, type CheckedBindings } from '../bindings.js'
 import { CHUNK_BYTES, INTERPRETER_WORKGROUP, interpreterTileLimit, LANES_PER_THREAD, registerBytes } from '../codegen/interpreter.js'
 import { BindingError } from '../errors.js'
@@ -230,7 +230,7 @@ export class Runner {
     const profile = job.profile ?? false
     const compute = !job.transferOnly
     const { signal } = job
-    const reporter = job.onProgress && progressReporter(job.onProgress, size)
+    const { onProgress } = job
     const built = await abortable(ctx.unlessBroken(job.fused ?? gen.pipelines.interpreter().then((p) => ({ plan: job.plan, pipelines: [p] }))), signal)
     const { plan, pipelines } = built
     const reducer = sink.kind === 'readback' && sink.sums ? await abortable(ctx.unlessBroken(gen.pipelines.reducer()), signal) : undefined
@@ -258,10 +258,10 @@ export class Runner {
       if (this.#scratch.length < tile) this.#scratch = new Float32Array(tile)
       const timings = noTimings()
       const pending: (Promise<void> | undefined)[] = Array.from({ length: SLOTS }, () => undefined)
-      // A retry starts the sums again (its progress is told only where it passes the last attempt's).
+      // A retry starts the sums again (and its progress from 0: the caller's onProgress is forwardOnly).
       if (sink.kind === 'readback') sink.sums?.totals.fill(0)
       let done = 0
-      const progress = reporter && ((len: number) => reporter((done += len)))
+      const progress = onProgress && ((len: number) => onProgress({ done: (done += len), total: size }))
       try {
         try {
           await this.#tiles({ plan, pipelines, sources, size, tile, sink, profile, compute, timings, pending, tape, scratchRows, steps, weights, reducer, signal, progress, gen })
